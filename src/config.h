@@ -1,0 +1,99 @@
+/*
+ * config - the relay's one INI configuration file.
+ *
+ * Owns: reading and validating the file (sections server, tls, limits,
+ * queue, retry, outbound, dns, delivery, routes, and later srs, store,
+ * suppression), defaults, and the parsed struct below.  Unknown sections,
+ * unknown keys and bad values are errors reported as "FILE:LINE: message";
+ * nothing is silently ignored.  Sizes take K/M/G suffixes, times s/m/h/d.
+ *
+ * Callers: main (serve, config check, every subcommand's --config), the
+ * server (limits), the scheduler (retry), SIGHUP reload (routes).
+ */
+#ifndef CLEANBOX_CONFIG_H
+#define CLEANBOX_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define CONFIG_DEFAULT_PATH	"/etc/cleanbox-relay/relay.conf"
+#define CONFIG_MAX_LISTEN	16
+
+struct route_table;
+
+struct config_listen {
+	char	host[256];	/* "127.0.0.1", "::1", "0.0.0.0", "::" */
+	char	port[8];
+};
+
+enum outbound_tls { OUTBOUND_TLS_NONE, OUTBOUND_TLS_OPPORTUNISTIC, OUTBOUND_TLS_REQUIRE };
+enum delivery_mode { DELIVERY_IN_SESSION, DELIVERY_QUEUE };
+
+struct config {
+	char	path[4096];
+
+	/* [server] */
+	struct config_listen listen[CONFIG_MAX_LISTEN];
+	size_t	nlisten;		/* default: 127.0.0.1:2525 */
+	char	hostname[256];		/* default: gethostname() */
+
+	/* [tls] - STARTTLS offered only when both are set */
+	char	tls_cert[4096];
+	char	tls_key[4096];
+
+	/* [limits] */
+	size_t	max_message_size;	/* 25M */
+	unsigned max_recipients;	/* 100 */
+	unsigned max_connections;	/* 1000 */
+	unsigned max_connections_per_ip;/* 50 */
+	unsigned command_timeout;	/* seconds, 300 (RFC 5321 4.5.3.2.7) */
+	unsigned data_timeout;		/* seconds, 600 (RFC 5321 4.5.3.2.6) */
+	unsigned max_received_headers;	/* 50 */
+	size_t	max_header_size;	/* 100K */
+	size_t	max_line_length;	/* 1000, including CRLF */
+	unsigned max_errors;		/* 10 bad commands, then 421 */
+
+	/* [queue] */
+	char	queue_dir[4096];	/* var/queue */
+
+	/* [retry] (seconds) */
+	unsigned retry_first;		/* 5m */
+	double	retry_factor;		/* 2 */
+	unsigned retry_max_interval;	/* 4h */
+	double	retry_jitter;		/* 0.2 (written "20%" or "0.2") */
+	unsigned retry_lifetime;	/* 3d */
+	unsigned retry_delay_warning;	/* 0 = off */
+
+	/* [outbound] */
+	enum outbound_tls outbound_tls;	/* opportunistic */
+	unsigned mx_port;		/* 25 */
+	unsigned max_per_host;		/* 10 */
+
+	/* [dns] */
+	char	dns_resolver[300];	/* "" = system resolver; "127.0.0.1:5353" */
+
+	/* [delivery] */
+	enum delivery_mode delivery_mode;	/* in-session */
+	bool	rcpt_check;			/* yes */
+	unsigned in_session_budget;		/* 30s */
+	bool	split_by_destination;		/* no */
+
+	/* [routes] */
+	struct route_table *routes;
+};
+
+/*
+ * Fill cfg with defaults, then read path.  Every problem is printed to errs
+ * (if not NULL) as "PATH:LINE: message".  Returns the number of problems
+ * (0 = cfg is valid and complete) or -1 if the file cannot be read.
+ * On success cfg owns cfg->routes; release with config_free().
+ */
+int	config_load(const char *path, struct config *cfg, FILE *errs);
+void	config_free(struct config *cfg);
+
+/* Parsers for the value syntaxes, shared with subcommand options. */
+int	config_parse_size(const char *s, size_t *out);		/* 0 ok, -1 bad */
+int	config_parse_duration(const char *s, unsigned *out);	/* seconds */
+
+#endif
