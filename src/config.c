@@ -5,7 +5,9 @@
  * into a 200-byte buffer and silently splits a longer line into pieces that
  * parse as extra, bogus "key = value" entries while ini_parse() still
  * reports success (DESIGN.md 7).  It also truncates the key name it passes
- * for a continuation line to 49 bytes.  So we never let it read the file:
+ * for a continuation line to 49 bytes, and keeps a " ; comment" on a
+ * continuation line as part of the value.  So we never let it read the
+ * file:
  *
  *   1. config_scan() reads every line first and refuses any line of 200
  *      bytes or more ("line too long (max 199 bytes)") and any control
@@ -256,7 +258,8 @@ config_report(struct config_parse *st, FILE *errs)
 {
 	size_t i, n = st->nmsgs + st->nlost;
 
-	qsort(st->msgs, st->nmsgs, sizeof(*st->msgs), config_msg_cmp);
+	if (st->nmsgs > 1)
+		qsort(st->msgs, st->nmsgs, sizeof(*st->msgs), config_msg_cmp);
 	for (i = 0; i < st->nmsgs; i++) {
 		if (errs != NULL) {
 			if (st->msgs[i].line)
@@ -1044,6 +1047,14 @@ config_reader(char *str, int num, void *stream)
 		st->kind = config_classify(st, line, len);
 	if (st->kind == LK_BLANK)
 		len = 0;
+	else if (st->kind == LK_CONT) {
+		/*
+		 * libinih r55 keeps a " ; comment" on a continuation line as
+		 * part of the value (later versions strip it); strip it here
+		 * so both read the same.
+		 */
+		len = config_find(line, len, "");
+	}
 	memcpy(str, line, len);
 	str[len] = '\0';
 	return str;

@@ -344,6 +344,11 @@ route_smtp_parse(const char *s, size_t len, struct dest *d, const char **why)
 		rest = memchr(s, ':', len);
 		if (rest == NULL)
 			rest = s + len;
+		else if (memchr(rest + 1, ':', len - (size_t)(rest + 1 - s))) {
+			*why = "an IPv6 address must be written in brackets: "
+			    "smtp://[::1]:25";
+			return -1;
+		}
 		hlen = (size_t)(rest - host);
 		if (hlen == 0) {
 			*why = "missing host";
