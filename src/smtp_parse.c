@@ -597,7 +597,7 @@ struct smtp_path {
 /*
  * Path = "<" [ A-d-l ":" ] Mailbox ">" (RFC 5321 4.1.2), located at the
  * start of s after optional spaces.  The closing '>' is the first one
- * outside a quoted local part.  A source route is checked and skipped
+ * outside a quoted local part and outside an address literal.  A source route is checked and skipped
  * (RFC 5321 4.1.2, Appendix C: "MUST BE accepted, SHOULD NOT be
  * generated, and SHOULD be ignored").  Returns 0, -1 on syntax errors,
  * -2 if the path is longer than SMTP_PATH_MAX (4.5.3.1.3).
@@ -607,7 +607,7 @@ smtp_path_split(const char *s, size_t len, struct smtp_path *path)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, open, close, ilen, j, ds;
-	bool inq = false, utf8 = false;
+	bool inq = false, inlit = false, utf8 = false;
 	const unsigned char *in;
 
 	while (i < len && p[i] == ' ')
@@ -615,14 +615,20 @@ smtp_path_split(const char *s, size_t len, struct smtp_path *path)
 	if (i == len || p[i] != '<')
 		return -1;
 	open = i++;
+	/* dcontent of a general address literal may hold '>' too. */
 	for (; i < len; i++) {
 		if (inq) {
 			if (p[i] == '\\')
 				i++;
 			else if (p[i] == '"')
 				inq = false;
+		} else if (inlit) {
+			if (p[i] == ']')
+				inlit = false;
 		} else if (p[i] == '"')
 			inq = true;
+		else if (p[i] == '[')
+			inlit = true;
 		else if (p[i] == '>')
 			break;
 	}

@@ -543,6 +543,10 @@ test_mail_paths(void **state)
 	assert_true(m.null_sender);
 	mail_ok("<\"a>b c\"@example.com>", &m);
 	assert_string_equal(m.from.local, "\"a>b c\"");
+	mail_ok("<a@[x-tag:a>b]> SIZE=5", &m);
+	assert_string_equal(m.from.domain, "[x-tag:a>b]");
+	assert_int_equal(m.size, 5);
+	mail_bad("<a@[x-tag:a>", "501 5.1.7");
 
 	/* Source routes: accepted and ignored (RFC 5321 C). */
 	mail_ok("<@relay.example:bob@example.com>", &m);
