@@ -28,6 +28,7 @@
  */
 #include "smtp_data.h"
 
+#include <stdint.h>
 #include <string.h>
 
 enum smtp_data_state {
@@ -117,6 +118,22 @@ smtp_data_hdr_match(struct smtp_data *d, const char *s, size_t n)
 	}
 }
 
+/* Any octet >= 0x80 in p[0..n)?  A word at a time: this is per octet. */
+static bool
+smtp_data_has8bit(const unsigned char *p, size_t n)
+{
+	uint64_t w, acc = 0;
+	size_t i = 0;
+
+	for (; n - i >= sizeof(w); i += sizeof(w)) {
+		memcpy(&w, p + i, sizeof(w));
+		acc |= w;
+	}
+	for (; i < n; i++)
+		acc |= p[i];
+	return (acc & UINT64_C(0x8080808080808080)) != 0;
+}
+
 /* How many more octets fit when have are used of max (0 = no limit). */
 static size_t
 smtp_data_room(size_t have, size_t max)
@@ -138,8 +155,7 @@ smtp_data_text(struct smtp_data *d, const char *s, size_t n,
 {
 	const unsigned char *p = (const unsigned char *)s;
 	enum smtp_data_err limit = SMTP_DATA_OK;
-	unsigned char acc = 0;
-	size_t fit = n, r, i;
+	size_t fit = n, r;
 
 	if (d->err != SMTP_DATA_OK)
 		return;
@@ -166,11 +182,8 @@ smtp_data_text(struct smtp_data *d, const char *s, size_t n,
 		smtp_data_fail(d, limit);
 		return;
 	}
-	if (!d->eightbit) {
-		for (i = 0; i < n; i++)	/* vectorises */
-			acc |= p[i];
-		d->eightbit = (acc & 0x80) != 0;
-	}
+	if (!d->eightbit)
+		d->eightbit = smtp_data_has8bit(p, n);
 	d->line_len += n;
 	smtp_data_append(d, out, s, n);
 }

@@ -539,6 +539,8 @@ static void
 test_eightbit(void **state)
 {
 	struct run r;
+	char line[64];
+	size_t i;
 
 	(void)state;
 	run_whole(&r, &deflim, "caf\xc3\xa9\r\n.\r\n", 10);
@@ -551,6 +553,19 @@ test_eightbit(void **state)
 	assert_true(r.d.eightbit);
 	assert_int_equal(r.out.len, 3);
 	run_free(&r);
+
+	/* One high octet at every position of a 37-octet line. */
+	for (i = 0; i <= 37; i++) {
+		memset(line, 'a', 37);
+		if (i < 37)
+			line[i] = (char)0x80;
+		memcpy(line + 37, "\r\n.\r\n", 5);
+		run_whole(&r, &deflim, line, 42);
+		assert_true(r.done);
+		assert_int_equal(smtp_data_error(&r.d), SMTP_DATA_OK);
+		assert_int_equal(r.d.eightbit, i < 37);
+		run_free(&r);
+	}
 }
 
 static void
