@@ -502,6 +502,11 @@ smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *cmd,
 	const char *kw;
 	size_t i, vlen, a, kwlen;
 
+	if (line == NULL) {	/* no pointer arithmetic on NULL */
+		line = "";
+		p = (const unsigned char *)line;
+		len = 0;
+	}
 	cmd->verb = SMTP_VERB_UNKNOWN;
 	cmd->arg = line + len;
 	cmd->arg_len = 0;

@@ -237,6 +237,7 @@ test_cmd_control_and_unknown(void **state)
 	cmd_bad("NOOP \x1b[2J", "500 5.5.2");
 
 	cmd_bad("", "500 5.5.1 Command unrecognized");
+	cmd_bad_len(NULL, 0, "500 5.5.1");
 	cmd_bad("   ", "500 5.5.1");
 	cmd_bad("FOO", "500 5.5.1");
 	cmd_bad("DATAX", "500 5.5.1");
