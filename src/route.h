@@ -49,7 +49,7 @@ int	route_table_add(struct route_table *rt, const char *key,
 size_t	route_table_count(const struct route_table *rt);
 /*
  * Look up local@domain (domain without brackets; an address literal is never
- * hosted).  On ROUTE_FOUND *dests/*ndests point into the table, valid until
+ * hosted).  On ROUTE_FOUND *dests and *ndests point into the table, valid until
  * the table is freed.
  */
 enum route_result route_lookup(const struct route_table *rt,
