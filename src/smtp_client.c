@@ -1703,6 +1703,12 @@ smtp_client_rset(struct smtp_client *c, smtp_client_reply_cb cb, void *arg)
 			smtpc_reply_init(c, &r, SMTPC_LOST, "4.4.2", "DATA");
 			smtpc_text(&r, "transaction with %s[%s] aborted during "
 			    "DATA", c->host, c->addr);
+			/* The RSET is answered too: with the same reason. */
+			cmd = smtpc_cmd_new(c, SMTPC_C_RSET, NULL, cb, arg,
+			    NULL, 0);
+			if (cmd != NULL && (cmd->local = malloc(sizeof(r))) !=
+			    NULL)
+				*cmd->local = r;
 			smtpc_close_later(c, &r);
 			return 0;
 		}
