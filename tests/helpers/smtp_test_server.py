@@ -12,15 +12,18 @@ every session's commands are appended to SAVE_DIR/commands.log, so a test
 can check what arrived and what did not.
 
 Options: --port P (required), --save-dir D (required), --tls CERT KEY
-(offer STARTTLS), --pipelining (advertise PIPELINING), --smtputf8,
+(offer STARTTLS), --tls-broken (offer it, but no handshake can succeed
+with a TLS 1.2+ client), --pipelining (advertise PIPELINING), --smtputf8,
 --size N (SIZE limit to announce), --no-8bitmime.
 Prints "READY" on stdout once listening.
 """
 import argparse
 import asyncio
+import logging
 import os
 import ssl
 import sys
+import warnings
 
 from aiosmtpd.smtp import SMTP
 
@@ -93,16 +96,24 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--save-dir", required=True)
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    ap.add_argument("--tls-broken", action="store_true",
+                    help="offer STARTTLS but allow only TLS 1.0 (fails)")
     ap.add_argument("--pipelining", action="store_true")
     ap.add_argument("--smtputf8", action="store_true")
     ap.add_argument("--size", type=int, default=33554432)
     ap.add_argument("--no-8bitmime", action="store_true")
     a = ap.parse_args()
+    # Expected failures (e.g. --tls-broken) must not flood test output.
+    logging.getLogger("mail.log").setLevel(logging.CRITICAL)
+    warnings.simplefilter("ignore", DeprecationWarning)
 
     ctx = None
     if a.tls:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(a.tls[0], a.tls[1])
+        if a.tls_broken:
+            ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+            ctx.maximum_version = ssl.TLSVersion.TLSv1
     handler = Handler(a.save_dir, a.pipelining)
 
     def factory():

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "smtp_client.h"
 
 /* --- processes, ports, files --------------------------------------------- */
@@ -962,6 +963,40 @@ test_starttls(void **state)
 	h_done(&h);
 	srv_stop(&s);
 
+	/*
+	 * STARTTLS offered but no handshake possible: opportunistic and
+	 * unverified, so the same address is tried again in plaintext.
+	 */
+	py_start(&s, "--tls", cert, key, "--tls-broken", NULL);
+	o.tls = OUTBOUND_TLS_OPPORTUNISTIC;
+	o.tls_verify = false;
+	o.ssl_ctx = noverify;
+	h_init(&h, &o);
+	h_connect(&h, s.port);
+	assert_null(smtp_client_tls_version(h.c));
+	h.txdone = 0;
+	assert_int_equal(smtp_client_send(h.c, &tx, h_tx, &h), 0);
+	assert_true(run_until(&h, &h.txdone, 1, 10000));
+	assert_int_equal(r[0].result.code, 250);
+	h_quit(&h);
+	h_done(&h);
+	msg = slurp_first(s.dir, "msg-");
+	assert_non_null(strstr(msg, "X-Test-TLS: no\r\n"));
+	free(msg);
+	srv_stop(&s);
+	/* ... but with tls = require that is a failure. */
+	py_start(&s, "--tls", cert, key, "--tls-broken", NULL);
+	o.tls = OUTBOUND_TLS_REQUIRE;
+	h_init(&h, &o);
+	assert_int_equal(smtp_client_connect(h.c, "localhost", &ss, 1, s.port),
+	    0);
+	assert_true(run_until(&h, &h.ready, 1, 10000));
+	assert_false(h.ready_ok);
+	assert_int_equal(h.ready_fail.kind, SMTPC_TLS);
+	assert_string_equal(h.ready_fail.enh, "4.7.5");
+	h_done(&h);
+	srv_stop(&s);
+
 	/* tls = require, server without STARTTLS: 4.7.4. */
 	sink_start(&s, NULL);
 	o.tls_verify = false;
@@ -1266,6 +1301,123 @@ test_data_step_and_abort_mid_data(void **state)
 	srv_stop(&s);
 }
 
+static void
+test_timeouts_and_idle(void **state)
+{
+	struct srv s;
+	struct h h;
+	struct smtp_client_opts o = default_opts();
+	struct smtp_client_rcpt r[1];
+	struct smtp_client_tx tx;
+
+	(void)state;
+	/*
+	 * RCPT answered after 3 s, our timeouts are 500 ms.  smtp-sink holds
+	 * back the pipelined MAIL reply too, so either timer may fire.
+	 */
+	sink_start(&s, "-W", "rcpt:3", NULL);
+	o.timeouts.mail = 500;
+	o.timeouts.rcpt = 500;
+	h_init(&h, &o);
+	h_connect(&h, s.port);
+	memset(r, 0, sizeof(r));
+	r[0].addr = "b@dest.test";
+	memset(&tx, 0, sizeof(tx));
+	tx.mail.from = "a@src.test";
+	tx.rcpts = r;
+	tx.nrcpts = 1;
+	tx.msg = "Subject: x\r\n\r\nhi\r\n";
+	tx.msglen = strlen(tx.msg);
+	assert_int_equal(smtp_client_send(h.c, &tx, h_tx, &h), 0);
+	assert_true(run_until(&h, &h.txdone, 1, 2500));
+	assert_int_equal(r[0].result.kind, SMTPC_TIMEOUT);
+	assert_non_null(strstr(r[0].result.text, "timed out"));
+	assert_int_equal(smtp_client_reply_class(&r[0].result), SMTPC_TEMP);
+	assert_true(run_until(&h, &h.closed, 1, 2000));
+	assert_int_equal(h.closed_why.kind, SMTPC_TIMEOUT);
+	h_done(&h);
+	srv_stop(&s);
+
+	/* Our idle timer: QUIT after 300 ms without work. */
+	sink_start(&s, NULL);
+	o = default_opts();
+	o.timeouts.idle = 300;
+	h_init(&h, &o);
+	h_connect(&h, s.port);
+	assert_true(run_until(&h, &h.closed, 1, 3000));
+	assert_true(h.closed_clean);
+	h_done(&h);
+	srv_stop(&s);
+
+	/* The server hangs up on an idle session (smtp-sink -t 1). */
+	sink_start(&s, "-t", "1", NULL);
+	o = default_opts();
+	h_init(&h, &o);
+	h_connect(&h, s.port);
+	assert_true(run_until(&h, &h.closed, 1, 5000));
+	assert_false(h.closed_clean);
+	assert_int_equal(smtp_client_reply_class(&h.closed_why), SMTPC_TEMP);
+	assert_true(smtp_client_is_closed(h.c));
+	h_done(&h);
+	srv_stop(&s);
+}
+
+/* A message of several chunks, dots at chunk edges: arrives unchanged. */
+static void
+test_big_message_roundtrip(void **state)
+{
+	struct srv s;
+	struct h h;
+	struct smtp_client_opts o = default_opts();
+	struct smtp_client_rcpt r[1];
+	struct smtp_client_tx tx;
+	size_t len = 300000, i, hdr;
+	char *m = malloc(len), *got;
+	const char *body;
+
+	(void)state;
+	assert_non_null(m);
+	hdr = (size_t)snprintf(m, len, "Subject: big\r\n\r\n");
+	for (i = hdr; i < len; i++)
+		m[i] = (char)('a' + (i % 26));
+	/* Lines of 100 octets; some start with '.', around 64 KiB edges. */
+	for (i = hdr + 98; i + 1 < len; i += 100) {
+		m[i] = '\r';
+		m[i + 1] = '\n';
+		if (i + 2 < len && (i / 100) % 7 == 0)
+			m[i + 2] = '.';
+	}
+	m[65536] = '.';
+	m[65535] = '\n';
+	m[65534] = '\r';
+	m[len - 2] = '\r';
+	m[len - 1] = '\n';
+	py_start(&s, "--pipelining", NULL);
+	h_init(&h, &o);
+	h_connect(&h, s.port);
+	memset(r, 0, sizeof(r));
+	r[0].addr = "ok@dest.test";
+	memset(&tx, 0, sizeof(tx));
+	tx.mail.from = "a@src.test";
+	tx.rcpts = r;
+	tx.nrcpts = 1;
+	tx.msg = m;
+	tx.msglen = len;
+	assert_int_equal(smtp_client_send(h.c, &tx, h_tx, &h), 0);
+	assert_true(run_until(&h, &h.txdone, 1, 20000));
+	assert_int_equal(r[0].result.code, 250);
+	h_quit(&h);
+	h_done(&h);
+	got = slurp_first(s.dir, "msg-");
+	body = strstr(got, "Subject: big");
+	assert_non_null(body);
+	assert_int_equal(strlen(body), len);
+	assert_memory_equal(body, m, len);
+	free(got);
+	free(m);
+	srv_stop(&s);
+}
+
 int
 main(void)
 {
@@ -1283,8 +1435,12 @@ main(void)
 		cmocka_unit_test_teardown(test_local_refusals, teardown),
 		cmocka_unit_test_teardown(test_helo_fallback_and_free_in_callback, teardown),
 		cmocka_unit_test_teardown(test_data_step_and_abort_mid_data, teardown),
+		cmocka_unit_test_teardown(test_timeouts_and_idle, teardown),
+		cmocka_unit_test_teardown(test_big_message_roundtrip, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
+	if (getenv("SMTPC_DEBUG"))
+		log_set_level(LOG_LVL_DEBUG);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
