@@ -424,6 +424,8 @@ smtpc_addr_failed(struct smtp_client *c, const struct smtp_client_reply *r)
 static void
 smtpc_send_line(struct smtp_client *c, const char *line, size_t len)
 {
+	if (c->bev == NULL)
+		return;
 	log_debug("smtp client %s[%s]: >>> %.*s", c->host, c->addr,
 	    (int)(len > 2 ? len - 2 : len), line);
 	bufferevent_write(c->bev, line, len);
@@ -778,6 +780,22 @@ smtpc_deliver(struct smtp_client *c, struct smtpc_cmd *cmd,
 	smtpc_cmd_free(cmd);
 }
 
+/*
+ * MAIL was refused: RCPTs of that transaction not yet sent get MAIL's
+ * reply instead of going out only to earn a 503.
+ */
+static void
+smtpc_tx_fail_queued(struct smtp_client *c, struct smtpc_tx *tx)
+{
+	struct smtpc_cmd *cmd;
+
+	for (cmd = c->qhead; cmd != NULL; cmd = cmd->next)
+		if (cmd->tx == tx && cmd->kind == SMTPC_C_RCPT && !cmd->sent &&
+		    cmd->local == NULL && (cmd->local = malloc(
+		    sizeof(*cmd->local))) != NULL)
+			*cmd->local = tx->mail_reply;
+}
+
 /* Timer for what the head of the FIFO awaits (RFC 5321 4.5.3.2). */
 static void
 smtpc_arm_for_head(struct smtp_client *c)
@@ -800,7 +818,8 @@ smtpc_arm_for_head(struct smtp_client *c)
 			smtpc_arm(c, smtpc_ms(t->command, 300000));
 			break;
 		}
-	} else if (c->qhead == NULL && c->state == SMTPC_S_IDLE && t->idle)
+	} else if (c->qhead == NULL && c->api_tx == NULL && t->idle &&
+	    (c->state == SMTPC_S_IDLE || c->state == SMTPC_S_TX))
 		smtpc_arm(c, t->idle);
 }
 
@@ -814,14 +833,14 @@ smtpc_pump(struct smtp_client *c)
 	struct smtpc_cmd *cmd;
 	bool progress = true;
 
-	while (progress && !c->dying && (c->state == SMTPC_S_IDLE ||
-	    c->state == SMTPC_S_TX)) {
+	while (progress && !c->dying && !c->closing && c->bev != NULL &&
+	    (c->state == SMTPC_S_IDLE || c->state == SMTPC_S_TX)) {
 		progress = false;
 		while ((cmd = c->qhead) != NULL && cmd->local != NULL) {
 			smtpc_pop(c);
 			smtpc_deliver(c, cmd, cmd->local);
-			if (c->dying || (c->state != SMTPC_S_IDLE &&
-			    c->state != SMTPC_S_TX))
+			if (c->dying || c->closing || (c->state !=
+			    SMTPC_S_IDLE && c->state != SMTPC_S_TX))
 				return;
 		}
 		for (cmd = c->qhead; cmd != NULL && cmd->sent; cmd = cmd->next)
@@ -880,7 +899,7 @@ smtpc_pump(struct smtp_client *c)
 			break;
 		}
 	}
-	if (!c->dying && c->state != SMTPC_S_CLOSED)
+	if (!c->dying && !c->closing && c->state != SMTPC_S_CLOSED)
 		smtpc_arm_for_head(c);
 }
 
@@ -1015,7 +1034,8 @@ smtpc_step(struct smtp_client *c, enum smtpc_event ev,
 		return;
 	}
 	if (ev == SMTPC_E_TIMEOUT && c->state != SMTPC_S_CONNECTING &&
-	    !(c->state == SMTPC_S_IDLE && c->nsent == 0) &&
+	    !((c->state == SMTPC_S_IDLE || c->state == SMTPC_S_TX) &&
+	    c->nsent == 0) &&
 	    c->state != SMTPC_S_INIT && c->state != SMTPC_S_CLOSED) {
 		smtpc_reply_init(c, &f, SMTPC_TIMEOUT, "4.4.2", smtpc_phase(c));
 		smtpc_text(&f, "conversation with %s[%s] timed out while "
@@ -1203,6 +1223,11 @@ smtpc_step(struct smtp_client *c, enum smtpc_event ev,
 		case SMTPC_C_MAIL:
 			cmd->tx->mail_reply = *r;
 			cmd->tx->mail_failed = cls != SMTPC_OK;
+			if (cmd->tx->mail_failed) {
+				/* No transaction on the server side. */
+				c->state = SMTPC_S_IDLE;
+				smtpc_tx_fail_queued(c, cmd->tx);
+			}
 			smtpc_deliver(c, cmd, r);
 			break;
 		case SMTPC_C_RCPT:
@@ -1921,8 +1946,9 @@ smtp_client_port(const struct smtp_client *c)
 bool
 smtp_client_is_idle(const struct smtp_client *c)
 {
-	return smtpc_usable(c) && c->state == SMTPC_S_IDLE &&
-	    c->qhead == NULL && c->api_tx == NULL;
+	/* TX here: a transaction that ended without DATA, RSET pending. */
+	return smtpc_usable(c) && (c->state == SMTPC_S_IDLE ||
+	    c->state == SMTPC_S_TX) && c->qhead == NULL && c->api_tx == NULL;
 }
 
 bool

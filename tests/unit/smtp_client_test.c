@@ -687,9 +687,49 @@ test_sink_rcpt_4xx_no_data(void **state)
 	/* DATA never went out. */
 	assert_int_equal(tx.data_reply.kind, SMTPC_LOCAL);
 	assert_int_equal(tx.data_reply.code, 0);
+	/* Ready for the next transaction (which will start with RSET). */
+	assert_true(smtp_client_is_idle(h.c));
 	h_quit(&h);
 	h_done(&h);
 	assert_int_equal(count_sink_messages(s.dir), 0);
+	srv_stop(&s);
+}
+
+static void
+test_sink_mail_rejected(void **state)
+{
+	struct srv s;
+	struct h h;
+	struct smtp_client_opts o = default_opts();
+	struct smtp_client_rcpt r[2];
+	struct smtp_client_tx tx;
+
+	(void)state;
+	sink_start(&s, "-f", "mail", "-B", "553 5.7.1 Sender rejected", NULL);
+	h_init(&h, &o);
+	h_connect(&h, s.port);
+	memset(r, 0, sizeof(r));
+	r[0].addr = "b@dest.test";
+	r[1].addr = "c@dest.test";
+	memset(&tx, 0, sizeof(tx));
+	tx.mail.from = "bad@src.test";
+	tx.rcpts = r;
+	tx.nrcpts = 2;
+	tx.msg = "Subject: x\r\n\r\nhi\r\n";
+	tx.msglen = strlen(tx.msg);
+	assert_int_equal(smtp_client_send(h.c, &tx, h_tx, &h), 0);
+	assert_true(run_until(&h, &h.txdone, 1, 10000));
+	assert_int_equal(tx.mail_reply.code, 553);
+	/* Every recipient carries MAIL's answer, not a 503. */
+	assert_int_equal(r[0].result.code, 553);
+	assert_string_equal(r[0].result.enh, "5.7.1");
+	assert_string_equal(r[0].result.cmd, "MAIL FROM");
+	assert_int_equal(r[1].result.code, 553);
+	assert_int_equal(tx.naccepted, 0);
+	/* The session is still good for the next transaction. */
+	assert_true(smtp_client_is_idle(h.c));
+	h_quit(&h);
+	h_done(&h);
 	srv_stop(&s);
 }
 
@@ -1425,6 +1465,7 @@ main(void)
 		cmocka_unit_test_teardown(test_deliver_dsn_stuffing, teardown),
 		cmocka_unit_test_teardown(test_rcpt_mixed_answers, teardown),
 		cmocka_unit_test_teardown(test_sink_rcpt_4xx_no_data, teardown),
+		cmocka_unit_test_teardown(test_sink_mail_rejected, teardown),
 		cmocka_unit_test_teardown(test_sink_5xx_end_of_data, teardown),
 		cmocka_unit_test_teardown(test_connection_dropped, teardown),
 		cmocka_unit_test_teardown(test_connect_refused_then_next_address, teardown),
