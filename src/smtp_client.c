@@ -447,17 +447,20 @@ smtpc_send_ehlo(struct smtp_client *c, bool helo)
 	smtpc_arm(c, smtpc_ms(c->opts.timeouts.command, 300000));
 }
 
-/* EHLO reply lines after the first: the extensions (RFC 5321 4.1.1.1). */
+/*
+ * Extensions from an EHLO reply (lines after the first, RFC 5321 4.1.1.1),
+ * given as the reply text with lines joined by "\n".
+ */
 static void
-smtpc_parse_ehlo(struct smtp_client *c)
+smtpc_ehlo_parse(const char *t, size_t len, unsigned *ext, size_t *size_limit)
 {
-	const char *p = c->rbuf.data, *end = c->rbuf.data + c->rbuf.len;
+	const char *p = t, *end = t + len;
 	const char *nl, *kw;
 	size_t kwlen;
 	bool first = true;
 
-	c->ext = SMTPC_EXT_ESMTP;
-	c->size_limit = 0;
+	*ext = SMTPC_EXT_ESMTP;
+	*size_limit = 0;
 	for (; p < end; p = nl + 1) {
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
 			nl = end;
@@ -473,23 +476,23 @@ smtpc_parse_ehlo(struct smtp_client *c)
 			;
 #define KW(s)	(kwlen == sizeof(s) - 1 && strncasecmp(kw, s, kwlen) == 0)
 		if (KW("PIPELINING"))
-			c->ext |= SMTPC_EXT_PIPELINING;
+			*ext |= SMTPC_EXT_PIPELINING;
 		else if (KW("8BITMIME"))
-			c->ext |= SMTPC_EXT_8BITMIME;
+			*ext |= SMTPC_EXT_8BITMIME;
 		else if (KW("SMTPUTF8"))
-			c->ext |= SMTPC_EXT_SMTPUTF8;
+			*ext |= SMTPC_EXT_SMTPUTF8;
 		else if (KW("DSN"))
-			c->ext |= SMTPC_EXT_DSN;
+			*ext |= SMTPC_EXT_DSN;
 		else if (KW("STARTTLS"))
-			c->ext |= SMTPC_EXT_STARTTLS;
+			*ext |= SMTPC_EXT_STARTTLS;
 		else if (KW("ENHANCEDSTATUSCODES"))
-			c->ext |= SMTPC_EXT_ENHANCED;
+			*ext |= SMTPC_EXT_ENHANCED;
 		else if (KW("SIZE")) {
 			/* RFC 1870 4: optional limit, 0 = none. */
 			unsigned long long v = 0;
 			const char *q = kw + kwlen;
 
-			c->ext |= SMTPC_EXT_SIZE;
+			*ext |= SMTPC_EXT_SIZE;
 			while (q < nl && *q == ' ')
 				q++;
 			for (; q < nl && *q >= '0' && *q <= '9'; q++) {
@@ -499,7 +502,7 @@ smtpc_parse_ehlo(struct smtp_client *c)
 				}
 				v = v * 10 + (unsigned)(*q - '0');
 			}
-			c->size_limit = (size_t)v;
+			*size_limit = (size_t)v;
 		}
 #undef KW
 		if (nl == end)
@@ -507,23 +510,24 @@ smtpc_parse_ehlo(struct smtp_client *c)
 	}
 }
 
-/* Build the result for a complete reply held in c->rbuf. */
+/* Code, text and enhanced code of a complete reply (lines joined "\n"). */
 static void
-smtpc_make_reply(struct smtp_client *c, struct smtp_client_reply *r)
+smtpc_reply_fill(struct smtp_client_reply *r, int code, const char *t,
+    size_t len)
 {
-	const char *t = c->rbuf.data;
-	size_t n, i, len = c->rbuf.len;
+	size_t n, i;
 
-	smtpc_reply_init(c, r, SMTPC_REPLY, "", smtpc_phase(c));
-	r->code = c->rcode;
+	r->code = code;
 	n = len < sizeof(r->text) - 1 ? len : sizeof(r->text) - 1;
 	memcpy(r->text, t, n);
 	r->text[n] = '\0';
+	r->enh[0] = '\0';
 	/*
 	 * RFC 3463 / RFC 2034: "class.subject.detail" right after the code of
-	 * the first line, its class agreeing with the reply's.
+	 * the first line, its class agreeing with the reply's; subject and
+	 * detail of 1 to 3 digits.
 	 */
-	if (len > 4 && t[4] == r->code / 100 + '0' && len > 5 && t[5] == '.') {
+	if (len > 5 && t[4] == code / 100 + '0' && t[5] == '.') {
 		int dots = 0, digits = 0;
 
 		for (i = 4; i < len && i - 4 < sizeof(r->enh) - 1; i++) {
@@ -536,12 +540,88 @@ smtpc_make_reply(struct smtp_client *c, struct smtp_client_reply *r)
 			} else
 				break;
 		}
-		if (dots == 2 && digits > 0 && (i == len || t[i] == ' ' ||
-		    t[i] == '\n')) {
+		if (dots == 2 && digits > 0 && digits <= 3 && (i == len ||
+		    t[i] == ' ' || t[i] == '\n')) {
 			memcpy(r->enh, t + 4, i - 4);
 			r->enh[i - 4] = '\0';
 		}
 	}
+}
+
+/*
+ * Add one reply line (without its line end) to a reply being assembled in
+ * b (lines joined by "\n", capped by b's max).  RFC 5321 4.2: "ddd",
+ * "ddd text" or "ddd-text", the same code on every line.  Returns 1 when
+ * the reply is complete, 0 when more lines follow, or a negative error:
+ * -1 malformed, -2 inconsistent codes, -3 too long.
+ */
+static int
+smtpc_reply_add_line(struct buf *b, int *code, unsigned *nlines,
+    const char *line, size_t len)
+{
+	int c;
+
+	if (len > SMTPC_LINE_MAX)
+		return -3;
+	if (len < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' ||
+	    line[1] > '9' || line[2] < '0' || line[2] > '9' ||
+	    (len > 3 && line[3] != ' ' && line[3] != '-'))
+		return -1;
+	c = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+	if (*nlines > 0 && c != *code)
+		return -2;
+	*code = c;
+	if ((*nlines > 0 && buf_append_byte(b, '\n') != 0) ||
+	    buf_append(b, line, len) != 0)
+		return -3;
+	(*nlines)++;
+	return len > 3 && line[3] == '-' ? 0 : 1;
+}
+
+int
+smtp_client_reply_parse(const char *in, size_t len,
+    struct smtp_client_reply *r, unsigned *ext, size_t *size_limit)
+{
+	struct buf b;
+	const char *p = in, *end = in + len, *nl;
+	size_t ll;
+	int code = 0, rc = 0;
+	unsigned nlines = 0;
+
+	memset(r, 0, sizeof(*r));
+	r->kind = SMTPC_REPLY;
+	*ext = 0;
+	*size_limit = 0;
+	buf_init(&b, SMTPC_REPLY_MAX);
+	while (p < end) {
+		/* Lines end at LF; a CR before it is dropped (as libevent's
+		 * EVBUFFER_EOL_CRLF does for the session). */
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL) {
+			rc = (size_t)(end - p) > SMTPC_LINE_MAX ? -1 : 0;
+			goto out;
+		}
+		ll = (size_t)(nl - p);
+		if (ll > 0 && p[ll - 1] == '\r')
+			ll--;
+		rc = smtpc_reply_add_line(&b, &code, &nlines, p, ll);
+		p = nl + 1;
+		if (rc < 0) {
+			rc = -1;
+			goto out;
+		}
+		if (rc == 1) {
+			smtpc_reply_fill(r, code, b.data, b.len);
+			if (code / 100 == 2)
+				smtpc_ehlo_parse(b.data, b.len, ext,
+				    size_limit);
+			rc = (int)(p - in);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	buf_free(&b);
+	return rc;
 }
 
 static void
@@ -563,8 +643,7 @@ smtpc_read_replies(struct smtp_client *c)
 	struct evbuffer *in;
 	struct evbuffer_ptr p;
 	size_t eol, len;
-	int code;
-	bool more;
+	int rc;
 	struct smtp_client_reply r;
 
 	while (c->bev != NULL && !c->dying && c->state != SMTPC_S_HANDSHAKE &&
@@ -584,35 +663,23 @@ smtpc_read_replies(struct smtp_client *c)
 		evbuffer_remove(in, line, len);
 		evbuffer_drain(in, eol);
 		line[len] = '\0';
-		/* RFC 5321 4.2: "ddd", "ddd text" or "ddd-text". */
-		if (len < 3 || line[0] < '2' || line[0] > '5' ||
-		    line[1] < '0' || line[1] > '9' || line[2] < '0' ||
-		    line[2] > '9' || (len > 3 && line[3] != ' ' &&
-		    line[3] != '-')) {
-			smtpc_protocol_error(c, "malformed reply");
+		rc = smtpc_reply_add_line(&c->rbuf, &c->rcode, &c->rlines,
+		    line, len);
+		if (rc < 0) {
+			smtpc_protocol_error(c, rc == -1 ? "malformed reply" :
+			    rc == -2 ? "inconsistent multi-line reply" :
+			    "reply too long");
 			return;
 		}
-		code = (line[0] - '0') * 100 + (line[1] - '0') * 10 +
-		    (line[2] - '0');
-		more = len > 3 && line[3] == '-';
-		if (c->rlines > 0 && code != c->rcode) {
-			smtpc_protocol_error(c, "inconsistent multi-line reply");
-			return;
-		}
-		c->rcode = code;
-		if ((c->rlines > 0 && buf_append_byte(&c->rbuf, '\n') != 0) ||
-		    buf_append(&c->rbuf, line, len) != 0) {
-			smtpc_protocol_error(c, "reply too long");
-			return;
-		}
-		c->rlines++;
-		if (more)
+		if (rc == 0)
 			continue;
 		log_debug("smtp client %s[%s]: <<< %.*s", c->host, c->addr,
 		    (int)(c->rbuf.len > 200 ? 200 : c->rbuf.len), c->rbuf.data);
-		smtpc_make_reply(c, &r);
+		smtpc_reply_init(c, &r, SMTPC_REPLY, "", smtpc_phase(c));
+		smtpc_reply_fill(&r, c->rcode, c->rbuf.data, c->rbuf.len);
 		if (c->state == SMTPC_S_EHLO && smtpc_is_2xx(&r))
-			smtpc_parse_ehlo(c);
+			smtpc_ehlo_parse(c->rbuf.data, c->rbuf.len, &c->ext,
+			    &c->size_limit);
 		buf_reset(&c->rbuf);
 		c->rlines = 0;
 		smtpc_step(c, SMTPC_E_REPLY, &r);

@@ -246,6 +246,18 @@ int	smtp_client_send(struct smtp_client *c, struct smtp_client_tx *tx,
  */
 void	smtp_client_quit(struct smtp_client *c);
 
+/*
+ * The reply parser the session uses, on a buffer: parse one complete reply
+ * (lines ending in LF or CRLF) from in.  Returns the bytes it took (> 0),
+ * 0 if the reply is incomplete, -1 if malformed (bad line, codes that
+ * differ between lines, a line over SMTPC_LINE_MAX or a reply over
+ * SMTPC_REPLY_MAX).  r gets code, enh and text (kind SMTPC_REPLY, no
+ * host); for a 2xx, ext/size_limit get what an EHLO reply would announce.
+ * For tests and the fuzz target fuzz_smtp_client_reply.
+ */
+int	smtp_client_reply_parse(const char *in, size_t len,
+	    struct smtp_client_reply *r, unsigned *ext, size_t *size_limit);
+
 /* --- what the scheduler and logs need ---------------------------------- */
 
 #define SMTPC_EXT_PIPELINING	0x01
