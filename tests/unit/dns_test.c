@@ -430,6 +430,75 @@ test_refused_port_tempfail(void **state)
 	event_base_free(base);
 }
 
+/* A fake DNS server on the test's own loop that answers with an rcode. */
+struct fake_dns {
+	int	fd;
+	int	rcode;
+	int	queries;
+};
+
+static void
+fake_dns_answer(evutil_socket_t fd, short what, void *arg)
+{
+	struct fake_dns *f = arg;
+	unsigned char q[512];
+	struct sockaddr_storage from;
+	socklen_t fl = sizeof(from);
+	ssize_t n;
+	size_t i;
+
+	(void)what;
+	n = recvfrom(fd, q, sizeof(q), 0, (struct sockaddr *)&from, &fl);
+	if (n < 12)
+		return;
+	f->queries++;
+	/* Keep header + question: skip QNAME labels, then QTYPE/QCLASS. */
+	for (i = 12; i < (size_t)n && q[i] != 0; i += (size_t)q[i] + 1)
+		;
+	i += 5;
+	if (i > (size_t)n)
+		return;
+	q[2] |= 0x80;				/* QR: response */
+	q[3] = (unsigned char)(0x80 | f->rcode);	/* RA + RCODE */
+	memset(q + 6, 0, 6);			/* no AN/NS/AR records */
+	sendto(fd, q, i, 0, (struct sockaddr *)&from, fl);
+}
+
+static void
+test_servfail_refused_tempfail(void **state)
+{
+	struct event_base *base = event_base_new();
+	char server[64];
+	struct fake_dns f;
+	struct event *ev;
+	struct dns_resolver *r;
+	struct got g;
+	int rcodes[] = { 2 /* SERVFAIL */, 5 /* REFUSED */ };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		memset(&f, 0, sizeof(f));
+		f.fd = silent_server(server, sizeof(server));
+		f.rcode = rcodes[i];
+		ev = event_new(base, f.fd, EV_READ | EV_PERSIST,
+		    fake_dns_answer, &f);
+		event_add(ev, NULL);
+		r = new_resolver(base, server, 1000, 1);
+		lookup_mx(base, r, "dest.test", &g);
+		assert_true(f.queries >= 1);
+		assert_int_equal(g.status, DNS_TEMPFAIL);
+		assert_false(dns_status_permanent(g.status));
+		/* An answer, not a timeout (the text says which). */
+		assert_non_null(strstr(g.error, "dest.test"));
+		assert_null(strstr(g.error, "imeout"));
+		dns_resolver_free(r);
+		event_free(ev);
+		close(f.fd);
+	}
+	event_base_free(base);
+}
+
 static void
 test_cancel_and_free(void **state)
 {
@@ -528,6 +597,7 @@ main(void)
 		cmocka_unit_test(test_host_lookup),
 		cmocka_unit_test(test_timeout_tempfail),
 		cmocka_unit_test(test_refused_port_tempfail),
+		cmocka_unit_test(test_servfail_refused_tempfail),
 		cmocka_unit_test(test_cancel_and_free),
 		cmocka_unit_test(test_free_inside_callback),
 		cmocka_unit_test(test_bad_server),
