@@ -242,7 +242,9 @@ int	smtp_client_send(struct smtp_client *c, struct smtp_client_tx *tx,
 	    smtp_client_tx_cb cb, void *arg);
 /*
  * End the session politely: QUIT after what is queued (a DATA in progress
- * is cut off instead), then cbs->closed with why == NULL.
+ * is cut off instead: the final dot is never sent), then cbs->closed with
+ * why == NULL.  Before the session was ready this just stops connecting,
+ * and no callback (ready or closed) follows.
  */
 void	smtp_client_quit(struct smtp_client *c);
 
