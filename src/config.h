@@ -72,6 +72,8 @@ struct config {
 
 	/* [dns] */
 	char	dns_resolver[300];	/* "" = system resolver; "127.0.0.1:5353" */
+	char	dns_resolver_host[64];	/* "127.0.0.1", "::1" (no brackets) */
+	unsigned dns_resolver_port;	/* 53 when not written; 0 when unset */
 
 	/* [delivery] */
 	enum delivery_mode delivery_mode;	/* in-session */
@@ -83,17 +85,34 @@ struct config {
 	struct route_table *routes;
 };
 
+/* Longest line accepted, in bytes without the line ending (see config.c). */
+#define CONFIG_LINE_MAX		199
+/* Largest configuration file read; big route tables belong in the store. */
+#define CONFIG_FILE_MAX		(16u * 1024 * 1024)
+
 /*
  * Fill cfg with defaults, then read path.  Every problem is printed to errs
- * (if not NULL) as "PATH:LINE: message".  Returns the number of problems
- * (0 = cfg is valid and complete) or -1 if the file cannot be read.
- * On success cfg owns cfg->routes; release with config_free().
+ * (if not NULL) as "PATH:LINE: message", in line order.  Returns the number
+ * of problems (0 = cfg is valid and complete) or -1 if the file cannot be
+ * read (a message is printed too).  On success cfg owns cfg->routes (never
+ * NULL; empty when there is no [routes]); release with config_free().  On
+ * failure cfg->routes is NULL and nothing needs releasing (config_free is
+ * still safe).  Re-entrant: no global state, so a SIGHUP reload may call it
+ * on a fresh struct while the old one is in use.
  */
 int	config_load(const char *path, struct config *cfg, FILE *errs);
 void	config_free(struct config *cfg);
+/* Fill cfg with the defaults only (no file); cfg->routes is NULL. */
+void	config_init(struct config *cfg);
 
-/* Parsers for the value syntaxes, shared with subcommand options. */
-int	config_parse_size(const char *s, size_t *out);		/* 0 ok, -1 bad */
-int	config_parse_duration(const char *s, unsigned *out);	/* seconds */
+/*
+ * Parsers for the value syntaxes, shared with subcommand options.  They
+ * take the whole string (no surrounding blanks) and return 0 or -1.
+ *   size:     digits with an optional K, M or G suffix (1024-based)
+ *   duration: digits with s, m, h or d (a bare number is seconds); several
+ *             may be combined, e.g. "1h30m"; the total must fit in unsigned
+ */
+int	config_parse_size(const char *s, size_t *out);
+int	config_parse_duration(const char *s, unsigned *out);
 
 #endif

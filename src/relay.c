@@ -1,0 +1,269 @@
+/*
+ * relay - the daemon's life cycle.  See relay.h.
+ */
+#include "relay.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <event2/util.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "admin.h"
+#include "config.h"
+#include "log.h"
+#include "route.h"
+#include "smtp_server.h"
+#include "workq.h"
+
+/* Sessions still busy this long after SIGTERM are cut off. */
+#define RELAY_SHUTDOWN_DEADLINE	30
+#define RELAY_WORKERS		4
+
+struct relay {
+	struct event_base *base;
+	struct config cfg;
+	SSL_CTX	*ssl_ctx;
+	struct workq *wq;
+	struct smtp_server *srv;
+	struct evconnlistener *listeners[CONFIG_MAX_LISTEN];
+	size_t	nlisteners;
+	struct event *sig_term, *sig_int, *sig_hup;
+	struct event *stop_timer;
+	time_t	stop_deadline;
+};
+
+static SSL_CTX *
+relay_tls_ctx(const struct config *cfg)
+{
+	SSL_CTX *ctx;
+
+	if (cfg->tls_cert[0] == '\0')
+		return NULL;
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
+		goto err;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1)
+		goto err;
+	return ctx;
+err:
+	log_error("TLS: cannot load %s / %s: %s", cfg->tls_cert, cfg->tls_key,
+	    ERR_reason_error_string(ERR_get_error()));
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+static void
+relay_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct relay *r = arg;
+
+	(void)l;
+	smtp_server_accept(r->srv, fd, sa, salen);
+}
+
+static void
+relay_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	int err = EVUTIL_SOCKET_ERROR();
+
+	(void)l;
+	(void)arg;
+	/* EMFILE and friends: log and keep listening; sessions will free fds. */
+	log_warn("accept: %s", evutil_socket_error_to_string(err));
+}
+
+static int
+relay_listen(struct relay *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->cfg.nlisten; i++) {
+		const struct config_listen *cl = &r->cfg.listen[i];
+		struct evutil_addrinfo hints, *ai = NULL;
+		struct evconnlistener *l;
+		int rc;
+
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_NUMERICHOST;
+		if ((rc = evutil_getaddrinfo(cl->host, cl->port, &hints, &ai)) != 0) {
+			log_error("listen %s:%s: %s", cl->host, cl->port,
+			    evutil_gai_strerror(rc));
+			return -1;
+		}
+		l = evconnlistener_new_bind(r->base, relay_accept_cb, r,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC |
+		    (ai->ai_family == AF_INET6 ? LEV_OPT_BIND_IPV6ONLY : 0),
+		    1024, ai->ai_addr, (int)ai->ai_addrlen);
+		evutil_freeaddrinfo(ai);
+		if (l == NULL) {
+			log_error("listen %s:%s: %s", cl->host, cl->port, strerror(errno));
+			return -1;
+		}
+		evconnlistener_set_error_cb(l, relay_accept_error_cb);
+		r->listeners[r->nlisteners++] = l;
+		log_info("listening on %s%s%s:%s", strchr(cl->host, ':') ? "[" : "",
+		    cl->host, strchr(cl->host, ':') ? "]" : "", cl->port);
+	}
+	return 0;
+}
+
+static void
+relay_stop_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay *r = arg;
+	struct timeval tv = { 0, 100000 };
+
+	(void)fd;
+	(void)what;
+	if (smtp_server_session_count(r->srv) == 0) {
+		event_base_loopexit(r->base, NULL);
+		return;
+	}
+	if (time(NULL) >= r->stop_deadline) {
+		log_warn("shutdown deadline: closing %zu busy session(s)",
+		    smtp_server_session_count(r->srv));
+		smtp_server_close_all(r->srv);
+		if (smtp_server_session_count(r->srv) == 0) {
+			event_base_loopexit(r->base, NULL);
+			return;
+		}
+	}
+	evtimer_add(r->stop_timer, &tv);
+}
+
+static void
+relay_signal_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct relay *r = arg;
+	size_t i;
+
+	(void)what;
+	if (r->stop_timer != NULL)
+		return;	/* already stopping */
+	log_info("signal %d: stopping; no new connections", (int)sig);
+	for (i = 0; i < r->nlisteners; i++)
+		evconnlistener_disable(r->listeners[i]);
+	smtp_server_shutdown(r->srv);
+	r->stop_deadline = time(NULL) + RELAY_SHUTDOWN_DEADLINE;
+	r->stop_timer = evtimer_new(r->base, relay_stop_check, r);
+	relay_stop_check(-1, 0, r);
+}
+
+static void
+relay_signal_reload(evutil_socket_t sig, short what, void *arg)
+{
+	struct relay *r = arg;
+	struct config ncfg;
+	int n;
+
+	(void)sig;
+	(void)what;
+	/* Only the route table is reloaded; other settings need a restart. */
+	n = config_load(r->cfg.path, &ncfg, stderr);
+	if (n != 0) {
+		log_error("reload: %s has %d problem(s); keeping the old routes",
+		    r->cfg.path, n);
+		return;
+	}
+	log_info("reload: %zu route(s) from %s", route_table_count(ncfg.routes),
+	    r->cfg.path);
+	smtp_server_set_routes(r->srv, ncfg.routes);
+	ncfg.routes = NULL;
+	config_free(&ncfg);
+}
+
+static void
+relay_raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static void
+relay_free(struct relay *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nlisteners; i++)
+		evconnlistener_free(r->listeners[i]);
+	/* Workers first: their completions still refer to sessions. */
+	if (r->wq)
+		workq_free(r->wq);
+	if (r->srv)
+		smtp_server_free(r->srv);
+	if (r->sig_term)
+		event_free(r->sig_term);
+	if (r->sig_int)
+		event_free(r->sig_int);
+	if (r->sig_hup)
+		event_free(r->sig_hup);
+	if (r->stop_timer)
+		event_free(r->stop_timer);
+	SSL_CTX_free(r->ssl_ctx);
+	if (r->base)
+		event_base_free(r->base);
+	config_free(&r->cfg);
+}
+
+int
+relay_serve_cmd(int argc, char **argv)
+{
+	struct relay r;
+	const char *path = admin_config_path(argc, argv);
+	int n, rc = 1;
+
+	memset(&r, 0, sizeof(r));
+	if ((n = config_load(path, &r.cfg, stderr)) != 0) {
+		fprintf(stderr, "cleanbox-relay: %s: %s\n", path,
+		    n < 0 ? "cannot read configuration" : "configuration has errors");
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	relay_raise_fd_limit();
+	evthread_use_pthreads();
+	if ((r.base = event_base_new()) == NULL)
+		goto out;
+	if (r.cfg.tls_cert[0] != '\0' && (r.ssl_ctx = relay_tls_ctx(&r.cfg)) == NULL)
+		goto out;
+	if ((r.wq = workq_new(r.base, RELAY_WORKERS)) == NULL)
+		goto out;
+	if ((r.srv = smtp_server_new(r.base, &r.cfg, r.ssl_ctx, r.wq)) == NULL)
+		goto out;
+	smtp_server_set_routes(r.srv, r.cfg.routes);
+	r.cfg.routes = NULL;	/* the server owns it now */
+	if (relay_listen(&r) != 0)
+		goto out;
+	r.sig_term = evsignal_new(r.base, SIGTERM, relay_signal_stop, &r);
+	r.sig_int = evsignal_new(r.base, SIGINT, relay_signal_stop, &r);
+	r.sig_hup = evsignal_new(r.base, SIGHUP, relay_signal_reload, &r);
+	if (!r.sig_term || !r.sig_int || !r.sig_hup ||
+	    evsignal_add(r.sig_term, NULL) || evsignal_add(r.sig_int, NULL) ||
+	    evsignal_add(r.sig_hup, NULL))
+		goto out;
+	log_info("started: hostname %s, config %s", r.cfg.hostname, path);
+	event_base_dispatch(r.base);
+	log_info("stopped");
+	rc = 0;
+out:
+	relay_free(&r);
+	return rc;
+}

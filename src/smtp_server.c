@@ -1,0 +1,1166 @@
+/*
+ * smtp_server - the inbound SMTP session state machine.  See smtp_server.h.
+ *
+ * Session states:
+ *
+ *   S_CMD ──DATA──▶ S_DATA ──CRLF.CRLF──▶ S_WAIT ──job done──▶ S_CMD
+ *     │                 │ (error: reply, back to S_CMD)
+ *     ├─STARTTLS──▶ S_TLS ──handshake──▶ S_CMD (state reset, EHLO again)
+ *     └─QUIT/limit/timeout──▶ S_CLOSING ──output flushed──▶ freed
+ *
+ * A session whose peer vanishes while a worker job runs is marked dead and
+ * freed by the job's completion (the job holds the message buffers).
+ */
+#include "smtp_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+
+#include "buf.h"
+#include "config.h"
+#include "log.h"
+#include "maildir.h"
+#include "route.h"
+#include "smtp_data.h"
+#include "smtp_parse.h"
+#include "workq.h"
+
+/*
+ * Longest command line we will buffer while looking for its end.  Longer
+ * lines are discarded up to their LF and answered with 500 5.5.2.
+ */
+#define SRV_LINE_HARD_MAX	4096
+/*
+ * RFC 5321 4.5.3.1.4 allows 512 octets; RFC 3461 4 adds 100 for MAIL
+ * (RET, ENVID) and 500 for RCPT (NOTIFY, ORCPT), and an SMTPUTF8 address
+ * may take up to 4 octets per character of a 256-character path.
+ */
+#define SRV_LINE_MAX		SMTP_CMDLINE_MAX
+#define SRV_LINE_MAX_MAIL	(SMTP_CMDLINE_MAX + 100 + 3 * SMTP_PATH_MAX)
+#define SRV_LINE_MAX_RCPT	(SMTP_CMDLINE_MAX + 500 + 3 * SMTP_PATH_MAX)
+#define SRV_IP_BUCKETS		1024
+#define SRV_ADDR_MAX		(SMTP_LOCAL_MAX * 2 + 3 + 1 + SMTP_DOMAIN_MAX + 1)
+
+enum session_state { S_CMD, S_DATA, S_WAIT, S_TLS, S_CLOSING };
+
+struct routes_ref {
+	struct route_table *rt;
+	unsigned refs;
+};
+
+struct ip_count {
+	struct ip_count *next;
+	unsigned n;
+	char	ip[INET6_ADDRSTRLEN];
+};
+
+struct rcpt {
+	char	addr[SRV_ADDR_MAX];
+	struct smtp_rcpt_args args;
+	const struct dest *dests;
+	size_t	ndests;
+};
+
+struct session;
+
+/* One end-of-DATA delivery handed to a worker thread. */
+struct delivery_job {
+	struct session *s;
+	char	qid[24];
+	char	sender[SRV_ADDR_MAX];
+	struct rcpt *rcpts;
+	size_t	nrcpts;
+	struct routes_ref *routes;
+	struct buf msg;
+	struct timeval arrival;
+	/* results */
+	size_t	delivered;
+	size_t	failed;
+	char	err[256];
+};
+
+struct session {
+	struct smtp_server *srv;
+	struct session *prev, *next;
+	struct bufferevent *bev;
+	enum session_state state;
+	bool	dead;		/* peer gone while a job runs */
+	bool	skipping_line;	/* discarding an overlong line */
+	struct ip_count *ipc;
+	char	ip[INET6_ADDRSTRLEN];
+	unsigned port;
+	char	helo[256];
+	bool	helo_seen;
+	bool	esmtp;
+	bool	tls;
+	char	tls_info[128];
+	unsigned errors;
+	struct event *close_timer;
+	unsigned close_polls;
+
+	/* the transaction */
+	bool	mail_seen;
+	struct smtp_mail_args mail;
+	char	sender[SRV_ADDR_MAX];
+	struct rcpt *rcpts;
+	size_t	nrcpts;
+	size_t	rcpt_cap;
+	struct routes_ref *routes;
+	char	qid[24];
+	struct timeval arrival;
+	struct smtp_data data;
+	struct buf msg;
+};
+
+struct smtp_server {
+	struct event_base *base;
+	const struct config *cfg;
+	SSL_CTX	*ssl_ctx;
+	struct workq *wq;
+	struct routes_ref *routes;
+	struct session *sessions;
+	size_t	nsessions;
+	bool	shutting_down;
+	struct ip_count *ips[SRV_IP_BUCKETS];
+	unsigned long qid_counter;
+};
+
+static void session_read_cb(struct bufferevent *bev, void *arg);
+static void session_event_cb(struct bufferevent *bev, short what, void *arg);
+static void session_process(struct session *s);
+static void session_free(struct session *s);
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static struct routes_ref *
+routes_ref_get(struct routes_ref *r)
+{
+	if (r)
+		r->refs++;
+	return r;
+}
+
+static void
+routes_ref_put(struct routes_ref *r)
+{
+	if (r && --r->refs == 0) {
+		route_table_free(r->rt);
+		free(r);
+	}
+}
+
+static unsigned
+ip_hash(const char *ip)
+{
+	unsigned h = 5381;
+
+	while (*ip)
+		h = h * 33 + (unsigned char)*ip++;
+	return h % SRV_IP_BUCKETS;
+}
+
+static struct ip_count *
+ip_count_get(struct smtp_server *srv, const char *ip)
+{
+	struct ip_count *c;
+	unsigned h = ip_hash(ip);
+
+	for (c = srv->ips[h]; c; c = c->next)
+		if (strcmp(c->ip, ip) == 0)
+			return c;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	snprintf(c->ip, sizeof(c->ip), "%s", ip);
+	c->next = srv->ips[h];
+	srv->ips[h] = c;
+	return c;
+}
+
+static void
+ip_count_put(struct smtp_server *srv, struct ip_count *c)
+{
+	struct ip_count **pp;
+
+	if (c == NULL || --c->n > 0)
+		return;
+	for (pp = &srv->ips[ip_hash(c->ip)]; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			free(c);
+			return;
+		}
+}
+
+static void
+queue_id_new(struct smtp_server *srv, char *out, size_t outsz)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	/* Time in microseconds, then a per-process counter: unique and sortable. */
+	snprintf(out, outsz, "%09llX%05lX",
+	    (unsigned long long)tv.tv_sec * 1000000ULL + (unsigned long long)tv.tv_usec,
+	    ++srv->qid_counter & 0xFFFFF);
+}
+
+static void
+rfc5322_date(time_t t, char *out, size_t outsz)
+{
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	if (strftime(out, outsz, "%a, %d %b %Y %H:%M:%S %z", &tm) == 0)
+		snprintf(out, outsz, "Thu, 01 Jan 1970 00:00:00 +0000");
+}
+
+static double
+elapsed_since(const struct timeval *tv)
+{
+	struct timeval now;
+
+	gettimeofday(&now, NULL);
+	return (double)(now.tv_sec - tv->tv_sec) +
+	    (double)(now.tv_usec - tv->tv_usec) / 1e6;
+}
+
+/* ---- replies ---------------------------------------------------------- */
+
+static void
+session_reply(struct session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+session_reply(struct session *s, const char *fmt, ...)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	va_list ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+/* ---- closing ---------------------------------------------------------- */
+
+static size_t
+session_pending_output(struct session *s)
+{
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
+
+	if (under)
+		n += evbuffer_get_length(bufferevent_get_output(under));
+	return n;
+}
+
+static void
+session_close_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	struct timeval tv = { 0, 20000 };
+
+	(void)fd;
+	(void)what;
+	/* Give the peer up to ~10 s to take our last reply, then drop it. */
+	if (session_pending_output(s) == 0 || ++s->close_polls > 500) {
+		session_free(s);
+		return;
+	}
+	evtimer_add(s->close_timer, &tv);
+}
+
+/* Stop reading, flush what we said, then free the session. */
+static void
+session_close(struct session *s)
+{
+	struct timeval tv = { 0, 0 };
+
+	s->state = S_CLOSING;
+	bufferevent_disable(s->bev, EV_READ);
+	if (s->close_timer == NULL)
+		s->close_timer = evtimer_new(s->srv->base, session_close_poll, s);
+	if (s->close_timer == NULL) {
+		session_free(s);
+		return;
+	}
+	evtimer_add(s->close_timer, &tv);
+}
+
+/* ---- transaction ------------------------------------------------------ */
+
+static void
+session_tx_reset(struct session *s)
+{
+	s->mail_seen = false;
+	memset(&s->mail, 0, sizeof(s->mail));
+	s->sender[0] = '\0';
+	free(s->rcpts);
+	s->rcpts = NULL;
+	s->nrcpts = s->rcpt_cap = 0;
+	routes_ref_put(s->routes);
+	s->routes = NULL;
+	s->qid[0] = '\0';
+	buf_free(&s->msg);
+}
+
+static void
+session_free(struct session *s)
+{
+	struct smtp_server *srv = s->srv;
+
+	if (s->state == S_WAIT) {
+		/* A worker holds the job; its completion frees us. */
+		s->dead = true;
+		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+		return;
+	}
+	session_tx_reset(s);
+	if (s->close_timer)
+		event_free(s->close_timer);
+	if (s->bev)
+		bufferevent_free(s->bev);
+	ip_count_put(srv, s->ipc);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		srv->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	srv->nsessions--;
+	free(s);
+}
+
+/* Count a client error; after max_errors the session ends with 421. */
+static bool
+session_error_limit(struct session *s)
+{
+	if (++s->errors < s->srv->cfg->max_errors)
+		return false;
+	session_reply(s, "421 4.7.0 %s Error: too many errors; closing",
+	    s->srv->cfg->hostname);
+	log_info("too many errors from [%s]; disconnecting", s->ip);
+	session_close(s);
+	return true;
+}
+
+/* ---- commands --------------------------------------------------------- */
+
+static void
+cmd_helo(struct session *s, const struct smtp_cmd *cmd, bool esmtp)
+{
+	const struct config *cfg = s->srv->cfg;
+	size_t n = cmd->arg_len < sizeof(s->helo) - 1 ? cmd->arg_len : sizeof(s->helo) - 1;
+
+	session_tx_reset(s);
+	log_sanitize(s->helo, sizeof(s->helo), cmd->arg, n);
+	s->helo_seen = true;
+	s->esmtp = esmtp;
+	if (!esmtp) {
+		session_reply(s, "250 %s", cfg->hostname);
+		return;
+	}
+	session_reply(s, "250-%s", cfg->hostname);
+	session_reply(s, "250-PIPELINING");
+	session_reply(s, "250-SIZE %zu", cfg->max_message_size);
+	if (s->srv->ssl_ctx != NULL && !s->tls)
+		session_reply(s, "250-STARTTLS");
+	session_reply(s, "250-ENHANCEDSTATUSCODES");
+	session_reply(s, "250-8BITMIME");
+	session_reply(s, "250-DSN");
+	session_reply(s, "250 SMTPUTF8");
+}
+
+static bool
+mail_has_esmtp_params(const struct smtp_mail_args *m)
+{
+	return m->size >= 0 || m->smtputf8 || m->body != SMTP_BODY_7BIT ||
+	    m->ret != SMTP_RET_NONE || m->envid[0] != '\0';
+}
+
+static void
+cmd_mail(struct session *s, const struct smtp_cmd *cmd)
+{
+	const struct config *cfg = s->srv->cfg;
+	const char *reply = NULL;
+
+	if (!s->helo_seen) {
+		session_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+		session_error_limit(s);
+		return;
+	}
+	if (s->mail_seen) {
+		session_reply(s, "503 5.5.1 Error: nested MAIL command");
+		session_error_limit(s);
+		return;
+	}
+	if (smtp_mail_parse(cmd->arg, cmd->arg_len, &s->mail, &reply) != 0) {
+		session_reply(s, "%s", reply);
+		session_error_limit(s);
+		return;
+	}
+	if (!s->esmtp && mail_has_esmtp_params(&s->mail)) {
+		session_reply(s, "555 5.5.4 ESMTP parameters need EHLO");
+		session_error_limit(s);
+		return;
+	}
+	if (s->mail.size >= 0 && (unsigned long long)s->mail.size > cfg->max_message_size) {
+		session_reply(s, "552 5.3.4 Message size exceeds fixed limit of %zu bytes",
+		    cfg->max_message_size);
+		return;
+	}
+	if (s->mail.null_sender)
+		s->sender[0] = '\0';
+	else if (smtp_mailbox_format(&s->mail.from, s->sender, sizeof(s->sender)) < 0) {
+		session_reply(s, "501 5.1.7 Bad sender address syntax");
+		session_error_limit(s);
+		return;
+	}
+	s->mail_seen = true;
+	s->routes = routes_ref_get(s->srv->routes);
+	queue_id_new(s->srv, s->qid, sizeof(s->qid));
+	gettimeofday(&s->arrival, NULL);
+	session_reply(s, "250 2.1.0 Ok");
+}
+
+static bool
+rcpt_dests_supported(const struct dest *d, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (d[i].kind != DEST_MAILDIR)
+			return false;
+	return true;
+}
+
+static void
+cmd_rcpt(struct session *s, const struct smtp_cmd *cmd)
+{
+	const struct config *cfg = s->srv->cfg;
+	struct smtp_rcpt_args args;
+	const struct dest *dests = NULL;
+	size_t ndests = 0;
+	const char *reply = NULL;
+	char addr[SRV_ADDR_MAX];
+	enum route_result rr;
+	struct rcpt *r;
+
+	if (!s->mail_seen) {
+		session_reply(s, "503 5.5.1 Error: need MAIL command");
+		session_error_limit(s);
+		return;
+	}
+	if (s->nrcpts >= cfg->max_recipients) {
+		session_reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	if (smtp_rcpt_parse(cmd->arg, cmd->arg_len, s->mail.smtputf8, &args, &reply) != 0) {
+		session_reply(s, "%s", reply);
+		session_error_limit(s);
+		return;
+	}
+	if (args.postmaster) {
+		/* RFC 5321 4.5.1: <Postmaster> is the hosted postmaster. */
+		snprintf(args.to.local, sizeof(args.to.local), "postmaster");
+		args.to.local_len = strlen(args.to.local);
+		snprintf(args.to.domain, sizeof(args.to.domain), "%s", cfg->hostname);
+		args.to.domain_len = strlen(args.to.domain);
+	}
+	if (smtp_mailbox_format(&args.to, addr, sizeof(addr)) < 0) {
+		session_reply(s, "501 5.1.3 Bad recipient address syntax");
+		session_error_limit(s);
+		return;
+	}
+	/* An address literal is never one of our domains: no relaying to it. */
+	if (args.to.literal)
+		rr = ROUTE_NOT_HOSTED;
+	else
+		rr = route_lookup(s->routes->rt, args.to.local, args.to.local_len,
+		    args.to.domain, args.to.domain_len, &dests, &ndests);
+	if (rr == ROUTE_NOT_HOSTED) {
+		session_reply(s, "550 5.7.1 <%s>: Relay access denied", addr);
+		log_info("%s: reject RCPT from [%s]: relay access denied: to=<%s>",
+		    s->qid, s->ip, addr);
+		return;
+	}
+	if (rr != ROUTE_FOUND) {
+		session_reply(s, "550 5.1.1 <%s>: Recipient address rejected: "
+		    "User unknown", addr);
+		log_info("%s: reject RCPT from [%s]: user unknown: to=<%s>",
+		    s->qid, s->ip, addr);
+		return;
+	}
+	if (!rcpt_dests_supported(dests, ndests)) {
+		session_reply(s, "451 4.3.0 <%s>: Destination kind not yet supported "
+		    "by this relay; try again later", addr);
+		return;
+	}
+	if (s->nrcpts == s->rcpt_cap) {
+		size_t ncap = s->rcpt_cap ? s->rcpt_cap * 2 : 4;
+		struct rcpt *nr = realloc(s->rcpts, ncap * sizeof(*nr));
+
+		if (nr == NULL) {
+			session_reply(s, "452 4.3.1 Insufficient system resources");
+			return;
+		}
+		s->rcpts = nr;
+		s->rcpt_cap = ncap;
+	}
+	r = &s->rcpts[s->nrcpts++];
+	memcpy(r->addr, addr, sizeof(addr));
+	r->args = args;
+	r->dests = dests;
+	r->ndests = ndests;
+	session_reply(s, "250 2.1.5 Ok");
+}
+
+static void
+cmd_data(struct session *s, const struct smtp_cmd *cmd)
+{
+	const struct config *cfg = s->srv->cfg;
+
+	if (cmd->arg_len > 0) {
+		session_reply(s, "501 5.5.4 Syntax error: DATA takes no parameters");
+		session_error_limit(s);
+		return;
+	}
+	if (!s->mail_seen) {
+		session_reply(s, "503 5.5.1 Error: need MAIL command");
+		session_error_limit(s);
+		return;
+	}
+	if (s->nrcpts == 0) {
+		session_reply(s, "554 5.5.1 Error: no valid recipients");
+		return;
+	}
+	smtp_data_init(&s->data, cfg->max_line_length, cfg->max_header_size,
+	    cfg->max_message_size, cfg->max_received_headers);
+	/* Room for the message plus our Received: header. */
+	buf_init(&s->msg, cfg->max_message_size + 4096);
+	s->state = S_DATA;
+	bufferevent_set_timeouts(s->bev,
+	    &(struct timeval){ .tv_sec = cfg->data_timeout }, NULL);
+	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+static void
+cmd_starttls(struct session *s)
+{
+	struct bufferevent *tlsbev;
+	struct evbuffer *in;
+	SSL *ssl;
+
+	if (s->srv->ssl_ctx == NULL) {
+		session_reply(s, "502 5.5.1 Error: command not implemented");
+		session_error_limit(s);
+		return;
+	}
+	if (s->tls) {
+		session_reply(s, "503 5.5.1 Error: TLS already active");
+		session_error_limit(s);
+		return;
+	}
+	if (!s->helo_seen) {
+		session_reply(s, "503 5.5.1 Error: send EHLO first");
+		session_error_limit(s);
+		return;
+	}
+	/*
+	 * RFC 3207 4.2 and CVE-2011-0411: anything the client pipelined after
+	 * STARTTLS was sent in the clear and must not be executed inside TLS.
+	 */
+	in = bufferevent_get_input(s->bev);
+	if (evbuffer_get_length(in) > 0) {
+		log_warn("[%s]: discarding %zu bytes pipelined after STARTTLS",
+		    s->ip, evbuffer_get_length(in));
+		evbuffer_drain(in, evbuffer_get_length(in));
+	}
+	if ((ssl = SSL_new(s->srv->ssl_ctx)) == NULL) {
+		session_reply(s, "454 4.7.0 TLS not available due to local problem");
+		return;
+	}
+	session_reply(s, "220 2.0.0 Ready to start TLS");
+	tlsbev = bufferevent_openssl_filter_new(s->srv->base, s->bev, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (tlsbev == NULL) {
+		SSL_free(ssl);
+		session_close(s);
+		return;
+	}
+	s->bev = tlsbev;
+	s->state = S_TLS;
+	/* RFC 3207 4.2: forget everything learnt before TLS. */
+	session_tx_reset(s);
+	s->helo_seen = false;
+	s->esmtp = false;
+	s->helo[0] = '\0';
+	bufferevent_setcb(tlsbev, session_read_cb, NULL, session_event_cb, s);
+	bufferevent_set_timeouts(tlsbev,
+	    &(struct timeval){ .tv_sec = s->srv->cfg->command_timeout }, NULL);
+	bufferevent_enable(tlsbev, EV_READ | EV_WRITE);
+}
+
+static void
+session_command(struct session *s, const char *line, size_t len)
+{
+	const struct config *cfg = s->srv->cfg;
+	struct smtp_cmd cmd;
+	const char *reply = NULL;
+	size_t max;
+
+	if (smtp_cmd_parse(line, len, &cmd, &reply) != 0) {
+		session_reply(s, "%s", reply);
+		session_error_limit(s);
+		return;
+	}
+	max = cmd.verb == SMTP_VERB_MAIL ? SRV_LINE_MAX_MAIL :
+	    cmd.verb == SMTP_VERB_RCPT ? SRV_LINE_MAX_RCPT : SRV_LINE_MAX;
+	if (len + 2 > max) {
+		session_reply(s, "500 5.5.2 Error: command line too long");
+		session_error_limit(s);
+		return;
+	}
+	if (s->srv->shutting_down && !s->mail_seen && cmd.verb != SMTP_VERB_QUIT) {
+		session_reply(s, "421 4.3.2 %s Service shutting down", cfg->hostname);
+		session_close(s);
+		return;
+	}
+	switch (cmd.verb) {
+	case SMTP_VERB_HELO:
+		cmd_helo(s, &cmd, false);
+		break;
+	case SMTP_VERB_EHLO:
+		cmd_helo(s, &cmd, true);
+		break;
+	case SMTP_VERB_MAIL:
+		cmd_mail(s, &cmd);
+		break;
+	case SMTP_VERB_RCPT:
+		cmd_rcpt(s, &cmd);
+		break;
+	case SMTP_VERB_DATA:
+		cmd_data(s, &cmd);
+		break;
+	case SMTP_VERB_RSET:
+		session_tx_reset(s);
+		session_reply(s, "250 2.0.0 Ok");
+		break;
+	case SMTP_VERB_NOOP:
+		session_reply(s, "250 2.0.0 Ok");
+		break;
+	case SMTP_VERB_QUIT:
+		session_reply(s, "221 2.0.0 Bye");
+		session_close(s);
+		break;
+	case SMTP_VERB_HELP:
+		session_reply(s, "214 2.0.0 See RFC 5321; commands: HELO EHLO MAIL "
+		    "RCPT DATA RSET NOOP QUIT HELP VRFY STARTTLS");
+		break;
+	case SMTP_VERB_VRFY:
+		/* RFC 5321 3.5.3: 252 without confirming anything. */
+		session_reply(s, "252 2.5.2 Cannot VRFY user, but will accept "
+		    "message and attempt delivery");
+		break;
+	case SMTP_VERB_EXPN:
+		session_reply(s, "502 5.5.1 Error: command not implemented");
+		break;
+	case SMTP_VERB_STARTTLS:
+		cmd_starttls(s);
+		break;
+	case SMTP_VERB_AUTH:
+	case SMTP_VERB_BDAT:
+		session_reply(s, "502 5.5.1 Error: command not implemented");
+		session_error_limit(s);
+		break;
+	case SMTP_VERB_UNKNOWN:
+	default:
+		session_reply(s, "500 5.5.1 Error: command not recognized");
+		session_error_limit(s);
+		break;
+	}
+}
+
+/*
+ * Take one complete line from the input and run it.  Returns false when
+ * there is no complete line yet.
+ */
+static bool
+session_read_line(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	char line[SRV_LINE_HARD_MAX + 1];
+	struct evbuffer_ptr p;
+	size_t len;
+
+	p = evbuffer_search(in, "\n", 1, NULL);
+	if (p.pos < 0) {
+		len = evbuffer_get_length(in);
+		if (len > SRV_LINE_HARD_MAX) {
+			/* Keep memory bounded: drop it and answer at its end. */
+			evbuffer_drain(in, len);
+			s->skipping_line = true;
+		}
+		return false;
+	}
+	len = (size_t)p.pos;
+	if (s->skipping_line || len > SRV_LINE_HARD_MAX) {
+		evbuffer_drain(in, len + 1);
+		s->skipping_line = false;
+		session_reply(s, "500 5.5.2 Error: command line too long");
+		session_error_limit(s);
+		return true;
+	}
+	evbuffer_remove(in, line, len + 1);
+	if (len == 0 || line[len - 1] != '\r') {
+		/* RFC 5321 2.3.8: a command ends with CRLF, never a bare LF. */
+		session_reply(s, "500 5.5.2 Error: bare LF in command; "
+		    "lines must end with CRLF");
+		session_error_limit(s);
+		return true;
+	}
+	session_command(s, line, len - 1);
+	return true;
+}
+
+/* ---- end of DATA ------------------------------------------------------ */
+
+static int
+session_received_header(struct session *s, struct buf *out)
+{
+	const char *with;
+	char date[64];
+
+	if (s->mail.smtputf8)
+		with = s->tls ? "UTF8SMTPS" : "UTF8SMTP";
+	else if (s->esmtp)
+		with = s->tls ? "ESMTPS" : "ESMTP";
+	else
+		with = s->tls ? "SMTPS" : "SMTP";
+	rfc5322_date(time(NULL), date, sizeof(date));
+	if (buf_printf(out, "Received: from %s ([%s])\r\n", s->helo, s->ip) ||
+	    (s->tls && buf_printf(out, "\t(using %s)\r\n", s->tls_info)) ||
+	    buf_printf(out, "\tby %s (Cleanbox Relay) with %s id %s\r\n",
+		s->srv->cfg->hostname, with, s->qid) ||
+	    (s->nrcpts == 1 && buf_printf(out, "\tfor <%s>", s->rcpts[0].addr)) ||
+	    buf_printf(out, "%s; %s\r\n", s->nrcpts == 1 ? "" : "\t", date))
+		return -1;
+	return 0;
+}
+
+/* Worker thread: write one copy per recipient and Maildir destination. */
+static void
+delivery_job_work(void *arg)
+{
+	struct delivery_job *job = arg;
+	char err[256];
+	size_t i, j;
+
+	for (i = 0; i < job->nrcpts; i++) {
+		const struct rcpt *r = &job->rcpts[i];
+
+		for (j = 0; j < r->ndests; j++) {
+			const struct dest *d = &r->dests[j];
+
+			if (d->kind != DEST_MAILDIR)
+				continue;
+			if (maildir_deliver(d->path, job->sender, r->addr,
+			    job->msg.data, job->msg.len, err, sizeof(err)) == 0) {
+				job->delivered++;
+				log_info("%s: to=<%s>, relay=local, delay=%.2f, "
+				    "dsn=2.0.0, status=sent (delivered to maildir %s)",
+				    job->qid, r->addr, elapsed_since(&job->arrival),
+				    d->path);
+			} else {
+				job->failed++;
+				snprintf(job->err, sizeof(job->err), "%s", err);
+				log_warn("%s: to=<%s>, relay=local, delay=%.2f, "
+				    "dsn=4.3.0, status=deferred (maildir %s: %s)",
+				    job->qid, r->addr, elapsed_since(&job->arrival),
+				    d->path, err);
+			}
+		}
+	}
+}
+
+static void
+delivery_job_free(struct delivery_job *job)
+{
+	buf_free(&job->msg);
+	free(job->rcpts);
+	routes_ref_put(job->routes);
+	free(job);
+}
+
+/* Loop thread: answer the client with the outcome. */
+static void
+delivery_job_done(void *arg)
+{
+	struct delivery_job *job = arg;
+	struct session *s = job->s;
+
+	if (s->dead) {
+		log_warn("%s: client [%s] gone before the reply; outcome %s",
+		    job->qid, s->ip, job->failed ? "deferred" : "delivered");
+		delivery_job_free(job);
+		s->state = S_CMD;
+		session_free(s);
+		return;
+	}
+	if (job->failed == 0)
+		session_reply(s, "250 2.0.0 Ok: queued as %s", job->qid);
+	else
+		/*
+		 * XXX Without a spool (next milestone) a failed local write is a
+		 * temporary failure for the whole message; recipients already
+		 * written may receive a duplicate when the sender retries.
+		 */
+		session_reply(s, "451 4.3.0 Error: local delivery failed; "
+		    "try again later");
+	delivery_job_free(job);
+	s->state = S_CMD;
+	bufferevent_set_timeouts(s->bev,
+	    &(struct timeval){ .tv_sec = s->srv->cfg->command_timeout }, NULL);
+	bufferevent_enable(s->bev, EV_READ);
+	if (s->srv->shutting_down) {
+		session_reply(s, "421 4.3.2 %s Service shutting down",
+		    s->srv->cfg->hostname);
+		session_close(s);
+		return;
+	}
+	session_process(s);	/* commands pipelined behind the message */
+}
+
+static void
+session_data_done(struct session *s)
+{
+	enum smtp_data_err err = smtp_data_error(&s->data);
+	struct delivery_job *job;
+	struct buf hdr;
+
+	s->state = S_CMD;
+	bufferevent_set_timeouts(s->bev,
+	    &(struct timeval){ .tv_sec = s->srv->cfg->command_timeout }, NULL);
+	if (err != SMTP_DATA_OK) {
+		session_reply(s, "%s", smtp_data_reply(err));
+		log_info("%s: reject DATA from [%s]: %s", s->qid, s->ip,
+		    smtp_data_reply(err));
+		session_tx_reset(s);
+		return;
+	}
+	if ((job = calloc(1, sizeof(*job))) == NULL)
+		goto nomem;
+	buf_init(&hdr, 0);
+	if (session_received_header(s, &hdr) != 0 ||
+	    buf_append(&hdr, s->msg.data, s->msg.len) != 0) {
+		buf_free(&hdr);
+		free(job);
+		goto nomem;
+	}
+	buf_free(&s->msg);
+	job->msg = hdr;
+	job->s = s;
+	snprintf(job->qid, sizeof(job->qid), "%s", s->qid);
+	memcpy(job->sender, s->sender, sizeof(job->sender));
+	job->rcpts = s->rcpts;
+	job->nrcpts = s->nrcpts;
+	job->routes = s->routes;
+	job->arrival = s->arrival;
+	s->rcpts = NULL;
+	s->nrcpts = s->rcpt_cap = 0;
+	s->routes = NULL;
+	log_info("%s: from=<%s>, size=%zu, nrcpt=%zu, client=%s[%s]%s", job->qid,
+	    job->sender, job->msg.len, job->nrcpts, s->helo, s->ip,
+	    s->tls ? ", tls" : "");
+	session_tx_reset(s);
+	if (workq_submit(s->srv->wq, delivery_job_work, delivery_job_done, job) != 0) {
+		delivery_job_free(job);
+		goto nomem;
+	}
+	s->state = S_WAIT;
+	bufferevent_disable(s->bev, EV_READ);
+	return;
+nomem:
+	session_reply(s, "451 4.3.0 Error: insufficient system resources");
+	session_tx_reset(s);
+}
+
+/* Feed buffered input to the DATA machine; true when DATA has ended. */
+static bool
+session_read_data(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct evbuffer_iovec vec[8];
+	bool done = false;
+	int i, n;
+
+	while (!done && evbuffer_get_length(in) > 0) {
+		size_t total = 0;
+
+		n = evbuffer_peek(in, -1, NULL, vec, 8);
+		if (n > 8)
+			n = 8;
+		for (i = 0; i < n && !done; i++)
+			total += smtp_data_feed(&s->data, vec[i].iov_base,
+			    vec[i].iov_len, &s->msg, &done);
+		evbuffer_drain(in, total);
+	}
+	if (done)
+		session_data_done(s);
+	return done;
+}
+
+/* Run whatever complete input we have, in order, until we must wait. */
+static void
+session_process(struct session *s)
+{
+	for (;;) {
+		if (s->state == S_CMD) {
+			if (!session_read_line(s))
+				return;
+		} else if (s->state == S_DATA) {
+			if (!session_read_data(s))
+				return;
+		} else {
+			return;	/* S_WAIT, S_TLS, S_CLOSING */
+		}
+	}
+}
+
+static void
+session_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	(void)bev;
+	if (s->state == S_TLS)
+		return;	/* handshake still running; CONNECTED event follows */
+	session_process(s);
+}
+
+static void
+session_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+		if (s->state == S_TLS && ssl != NULL) {
+			snprintf(s->tls_info, sizeof(s->tls_info), "%s with cipher %s",
+			    SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+			s->tls = true;
+			s->state = S_CMD;
+			log_info("[%s]: TLS established: %s", s->ip, s->tls_info);
+			session_process(s);
+		}
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (s->state == S_CLOSING)
+			return;
+		log_info("timeout after %s from [%s]",
+		    s->state == S_DATA ? "DATA" : "command", s->ip);
+		bufferevent_enable(bev, EV_WRITE);
+		session_reply(s, "421 4.4.2 %s Error: timeout exceeded",
+		    s->srv->cfg->hostname);
+		session_close(s);
+		return;
+	}
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		if (s->state == S_TLS)
+			log_info("[%s]: TLS handshake failed", s->ip);
+		else if (s->state == S_DATA)
+			log_info("%s: lost connection from [%s] in DATA; "
+			    "nothing delivered", s->qid, s->ip);
+		else if (s->state != S_CLOSING)
+			log_debug("disconnect from [%s]", s->ip);
+		session_free(s);
+	}
+}
+
+/* ---- server ----------------------------------------------------------- */
+
+struct smtp_server *
+smtp_server_new(struct event_base *base, const struct config *cfg,
+    SSL_CTX *ssl_ctx, struct workq *wq)
+{
+	struct smtp_server *srv;
+
+	if ((srv = calloc(1, sizeof(*srv))) == NULL)
+		return NULL;
+	srv->base = base;
+	srv->cfg = cfg;
+	srv->ssl_ctx = ssl_ctx;
+	srv->wq = wq;
+	return srv;
+}
+
+void
+smtp_server_set_routes(struct smtp_server *srv, struct route_table *rt)
+{
+	struct routes_ref *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		log_error("out of memory; keeping the old routes");
+		route_table_free(rt);
+		return;
+	}
+	r->rt = rt;
+	r->refs = 1;
+	routes_ref_put(srv->routes);
+	srv->routes = r;
+}
+
+static void
+reject_connection(evutil_socket_t fd, const char *msg)
+{
+	/* A fresh socket's send buffer takes one short line without blocking. */
+	if (write(fd, msg, strlen(msg)) < 0)
+		log_debug("reject write: %s", strerror(errno));
+	evutil_closesocket(fd);
+}
+
+void
+smtp_server_accept(struct smtp_server *srv, evutil_socket_t fd,
+    const struct sockaddr *sa, int salen)
+{
+	const struct config *cfg = srv->cfg;
+	struct session *s;
+	struct ip_count *ipc;
+	char ip[INET6_ADDRSTRLEN] = "unknown";
+	unsigned port = 0;
+	int one = 1;
+
+	(void)salen;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
+		port = ntohs(sin->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
+		port = ntohs(sin6->sin6_port);
+	}
+	if (srv->shutting_down) {
+		reject_connection(fd, "421 4.3.2 Service shutting down\r\n");
+		return;
+	}
+	if (srv->nsessions >= cfg->max_connections) {
+		log_warn("connection limit %u reached; refusing [%s]",
+		    cfg->max_connections, ip);
+		reject_connection(fd, "421 4.7.0 Too many connections; try again later\r\n");
+		return;
+	}
+	if ((ipc = ip_count_get(srv, ip)) == NULL) {
+		reject_connection(fd, "421 4.3.2 Insufficient system resources\r\n");
+		return;
+	}
+	if (ipc->n >= cfg->max_connections_per_ip) {
+		log_warn("per-client limit %u reached; refusing [%s]",
+		    cfg->max_connections_per_ip, ip);
+		ipc->n++;
+		ip_count_put(srv, ipc);
+		reject_connection(fd, "421 4.7.0 Too many connections from your "
+		    "address; try again later\r\n");
+		return;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		ipc->n++;
+		ip_count_put(srv, ipc);
+		reject_connection(fd, "421 4.3.2 Insufficient system resources\r\n");
+		return;
+	}
+	ipc->n++;
+	s->ipc = ipc;
+	s->srv = srv;
+	snprintf(s->ip, sizeof(s->ip), "%s", ip);
+	s->port = port;
+	snprintf(s->helo, sizeof(s->helo), "unknown");
+	evutil_make_socket_nonblocking(fd);
+	/* Replies are small; don't let Nagle hold them (NOTES.md). */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->next = srv->sessions;
+	if (srv->sessions)
+		srv->sessions->prev = s;
+	srv->sessions = s;
+	srv->nsessions++;
+	if (s->bev == NULL) {
+		evutil_closesocket(fd);
+		session_free(s);
+		return;
+	}
+	bufferevent_setcb(s->bev, session_read_cb, NULL, session_event_cb, s);
+	bufferevent_set_timeouts(s->bev,
+	    &(struct timeval){ .tv_sec = cfg->command_timeout }, NULL);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	log_debug("connect from [%s]:%u", ip, port);
+	session_reply(s, "220 %s ESMTP Cleanbox Relay", cfg->hostname);
+}
+
+void
+smtp_server_shutdown(struct smtp_server *srv)
+{
+	struct session *s, *next;
+
+	srv->shutting_down = true;
+	for (s = srv->sessions; s; s = next) {
+		next = s->next;
+		if (s->state == S_CMD && !s->mail_seen) {
+			session_reply(s, "421 4.3.2 %s Service shutting down",
+			    srv->cfg->hostname);
+			session_close(s);
+		}
+	}
+}
+
+void
+smtp_server_close_all(struct smtp_server *srv)
+{
+	struct session *s, *next;
+
+	for (s = srv->sessions; s; s = next) {
+		next = s->next;
+		if (s->state != S_WAIT)
+			session_free(s);
+	}
+}
+
+size_t
+smtp_server_session_count(const struct smtp_server *srv)
+{
+	return srv->nsessions;
+}
+
+void
+smtp_server_free(struct smtp_server *srv)
+{
+	size_t i;
+	struct ip_count *c, *n;
+
+	if (srv == NULL)
+		return;
+	smtp_server_close_all(srv);
+	routes_ref_put(srv->routes);
+	for (i = 0; i < SRV_IP_BUCKETS; i++)
+		for (c = srv->ips[i]; c; c = n) {
+			n = c->next;
+			free(c);
+		}
+	free(srv);
+}
