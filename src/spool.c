@@ -152,7 +152,8 @@ spool_envelope_add_rcpt(struct spool_envelope *env)
 }
 
 int
-spool_envelope_copy(struct spool_envelope *dst, const struct spool_envelope *src)
+spool_envelope_copy(struct spool_envelope *dst,
+    const struct spool_envelope *src)
 {
 	*dst = *src;
 	dst->rcpt = NULL;
@@ -375,9 +376,13 @@ spool_put_error(struct buf *b, const char *key, const struct spool_error *e)
 	return buf_append_byte(b, '\n') ? SPOOL_ELOCAL : 0;
 }
 
-static const char *const spool_body_words[] = { "7bit", "8bitmime", "binarymime" };
+static const char *const spool_body_words[] = {
+	"7bit", "8bitmime", "binarymime",
+};
 static const char *const spool_ret_words[] = { "-", "full", "hdrs" };
-static const char *const spool_state_words[] = { "pending", "delivered", "failed" };
+static const char *const spool_state_words[] = {
+	"pending", "delivered", "failed",
+};
 
 static int
 spool_put_rcpt(struct buf *b, const struct spool_rcpt *r)

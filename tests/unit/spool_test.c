@@ -29,6 +29,13 @@ struct fixture {
 	struct spool *sp;
 };
 
+/* snprintf result check: the paths here must never be cut. */
+static void
+fmt_ok(int n, size_t size)
+{
+	assert_true(n > 0 && (size_t)n < size);
+}
+
 static int
 rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -81,7 +88,8 @@ count_files(struct fixture *f, const char *sub)
 	struct dirent *de;
 	int n = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", f->dir, sub);
+	fmt_ok(snprintf(path, sizeof(path), "%s/%s", f->dir, sub),
+	    sizeof(path));
 	if ((d = opendir(path)) == NULL)
 		return -1;
 	while ((de = readdir(d)) != NULL)
@@ -98,7 +106,8 @@ write_raw(struct fixture *f, const char *sub, const char *name,
 	char path[512];
 	FILE *fp;
 
-	snprintf(path, sizeof(path), "%s/%s/%s", f->dir, sub, name);
+	fmt_ok(snprintf(path, sizeof(path), "%s/%s/%s", f->dir, sub, name),
+	    sizeof(path));
 	fp = fopen(path, "wb");
 	assert_non_null(fp);
 	assert_int_equal(fwrite(data, 1, len, fp), len);
@@ -111,7 +120,8 @@ file_exists(struct fixture *f, const char *sub, const char *name)
 	char path[512];
 	struct stat st;
 
-	snprintf(path, sizeof(path), "%s/%s/%s", f->dir, sub, name);
+	fmt_ok(snprintf(path, sizeof(path), "%s/%s/%s", f->dir, sub, name),
+	    sizeof(path));
 	return stat(path, &st) == 0;
 }
 
@@ -498,7 +508,8 @@ test_update_atomic(void **state)
 	make_env(&env);
 	assert_int_equal(spool_message_create(f->sp, &env, msg, sizeof(msg) - 1,
 	    id), 0);
-	snprintf(path, sizeof(path), "%s/queue/%s.env", f->dir, id);
+	fmt_ok(snprintf(path, sizeof(path), "%s/queue/%s.env", f->dir, id),
+	    sizeof(path));
 	assert_int_equal(stat(path, &st1), 0);
 
 	env.rcpt[0].state = SPOOL_RCPT_FAILED;
@@ -520,7 +531,8 @@ test_update_atomic(void **state)
 	/* An update must not resurrect a removed message. */
 	assert_int_equal(spool_message_remove(f->sp, id), 0);
 	assert_int_equal(spool_envelope_update(f->sp, &env), SPOOL_ENOENT);
-	snprintf(path, sizeof(path), "%s.env", id);
+	fmt_ok(snprintf(path, sizeof(path), "%s.env", id),
+	    sizeof(path));
 	assert_false(file_exists(f, "queue", path));
 	assert_int_equal(count_files(f, "queue"), 0);
 	assert_int_equal(count_files(f, "tmp"), 0);
