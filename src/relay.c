@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -19,9 +20,11 @@
 
 #include "admin.h"
 #include "config.h"
+#include "deliver.h"
 #include "log.h"
 #include "route.h"
 #include "smtp_server.h"
+#include "spool.h"
 #include "workq.h"
 
 /* Sessions still busy this long after SIGTERM are cut off. */
@@ -33,10 +36,12 @@ struct relay {
 	struct config cfg;
 	SSL_CTX	*ssl_ctx;
 	struct workq *wq;
+	struct spool *spool;
+	struct deliver *deliver;
 	struct smtp_server *srv;
 	struct evconnlistener *listeners[CONFIG_MAX_LISTEN];
 	size_t	nlisteners;
-	struct event *sig_term, *sig_int, *sig_hup;
+	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
 	struct event *stop_timer;
 	time_t	stop_deadline;
 };
@@ -130,7 +135,7 @@ relay_stop_check(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (smtp_server_session_count(r->srv) == 0) {
+	if (smtp_server_session_count(r->srv) == 0 && deliver_idle(r->deliver)) {
 		event_base_loopexit(r->base, NULL);
 		return;
 	}
@@ -139,6 +144,7 @@ relay_stop_check(evutil_socket_t fd, short what, void *arg)
 		    smtp_server_session_count(r->srv));
 		smtp_server_close_all(r->srv);
 		if (smtp_server_session_count(r->srv) == 0) {
+			/* Unfinished attempts are retried after the restart. */
 			event_base_loopexit(r->base, NULL);
 			return;
 		}
@@ -159,6 +165,7 @@ relay_signal_stop(evutil_socket_t sig, short what, void *arg)
 	for (i = 0; i < r->nlisteners; i++)
 		evconnlistener_disable(r->listeners[i]);
 	smtp_server_shutdown(r->srv);
+	deliver_stop(r->deliver);
 	r->stop_deadline = time(NULL) + RELAY_SHUTDOWN_DEADLINE;
 	r->stop_timer = evtimer_new(r->base, relay_stop_check, r);
 	relay_stop_check(-1, 0, r);
@@ -182,9 +189,39 @@ relay_signal_reload(evutil_socket_t sig, short what, void *arg)
 	}
 	log_info("reload: %zu route(s) from %s", route_table_count(ncfg.routes),
 	    r->cfg.path);
+	deliver_set_routes(r->deliver, ncfg.routes);
 	smtp_server_set_routes(r->srv, ncfg.routes);
 	ncfg.routes = NULL;
 	config_free(&ncfg);
+}
+
+static void
+relay_signal_retry(evutil_socket_t sig, short what, void *arg)
+{
+	struct relay *r = arg;
+
+	(void)sig;
+	(void)what;
+	/* `queue retry` asks for an attempt now (SIGUSR1). */
+	log_info("retry requested: %zu recipient(s) due now",
+	    deliver_retry_now(r->deliver, NULL));
+}
+
+/* queue/relay.pid lets `queue retry` find the running relay. */
+static void
+relay_write_pidfile(const struct config *cfg)
+{
+	char path[4200];
+	FILE *f;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/relay.pid", cfg->queue_dir) >= sizeof(path))
+		return;
+	if ((f = fopen(path, "w")) == NULL) {
+		log_warn("cannot write %s: %s", path, strerror(errno));
+		return;
+	}
+	fprintf(f, "%ld\n", (long)getpid());
+	fclose(f);
 }
 
 static void
@@ -210,12 +247,17 @@ relay_free(struct relay *r)
 		workq_free(r->wq);
 	if (r->srv)
 		smtp_server_free(r->srv);
+	deliver_free(r->deliver);
+	if (r->spool)
+		spool_close(r->spool);
 	if (r->sig_term)
 		event_free(r->sig_term);
 	if (r->sig_int)
 		event_free(r->sig_int);
 	if (r->sig_hup)
 		event_free(r->sig_hup);
+	if (r->sig_usr1)
+		event_free(r->sig_usr1);
 	if (r->stop_timer)
 		event_free(r->stop_timer);
 	SSL_CTX_free(r->ssl_ctx);
@@ -229,7 +271,9 @@ relay_serve_cmd(int argc, char **argv)
 {
 	struct relay r;
 	const char *path = admin_config_path(argc, argv);
-	int n, rc = 1;
+	char err[256];
+	long nrec;
+	int n, rc = 1, rc2;
 
 	memset(&r, 0, sizeof(r));
 	if ((n = config_load(path, &r.cfg, stderr)) != 0) {
@@ -246,19 +290,40 @@ relay_serve_cmd(int argc, char **argv)
 		goto out;
 	if ((r.wq = workq_new(r.base, RELAY_WORKERS)) == NULL)
 		goto out;
-	if ((r.srv = smtp_server_new(r.base, &r.cfg, r.ssl_ctx, r.wq)) == NULL)
+	if ((rc2 = spool_open(r.cfg.queue_dir, &r.spool)) != SPOOL_OK) {
+		log_error("queue %s: %s", r.cfg.queue_dir, spool_strerror(rc2));
 		goto out;
+	}
+	if ((r.deliver = deliver_new(r.base, &r.cfg, r.spool, r.wq, err,
+	    sizeof(err))) == NULL) {
+		log_error("delivery: %s", err);
+		goto out;
+	}
+	if ((r.srv = smtp_server_new(r.base, &r.cfg, r.ssl_ctx, r.wq, r.spool,
+	    r.deliver)) == NULL)
+		goto out;
+	deliver_set_routes(r.deliver, r.cfg.routes);
 	smtp_server_set_routes(r.srv, r.cfg.routes);
-	r.cfg.routes = NULL;	/* the server owns it now */
+	r.cfg.routes = NULL;	/* the server and the queue own it now */
+	if ((nrec = deliver_recover(r.deliver)) < 0) {
+		log_error("queue %s: recovery failed: %s", r.cfg.queue_dir,
+		    spool_strerror((int)nrec));
+		goto out;
+	}
+	if (nrec > 0)
+		log_info("queue: %ld message(s) recovered from %s", nrec,
+		    r.cfg.queue_dir);
 	if (relay_listen(&r) != 0)
 		goto out;
 	r.sig_term = evsignal_new(r.base, SIGTERM, relay_signal_stop, &r);
 	r.sig_int = evsignal_new(r.base, SIGINT, relay_signal_stop, &r);
 	r.sig_hup = evsignal_new(r.base, SIGHUP, relay_signal_reload, &r);
-	if (!r.sig_term || !r.sig_int || !r.sig_hup ||
+	r.sig_usr1 = evsignal_new(r.base, SIGUSR1, relay_signal_retry, &r);
+	if (!r.sig_term || !r.sig_int || !r.sig_hup || !r.sig_usr1 ||
 	    evsignal_add(r.sig_term, NULL) || evsignal_add(r.sig_int, NULL) ||
-	    evsignal_add(r.sig_hup, NULL))
+	    evsignal_add(r.sig_hup, NULL) || evsignal_add(r.sig_usr1, NULL))
 		goto out;
+	relay_write_pidfile(&r.cfg);
 	log_info("started: hostname %s, config %s", r.cfg.hostname, path);
 	event_base_dispatch(r.base);
 	log_info("stopped");

@@ -51,6 +51,7 @@ struct route_map {
 struct route_table {
 	struct route_map entries;	/* of struct route_entry */
 	struct route_map domains;	/* of struct route_domain */
+	unsigned refs;			/* holders; loop thread only */
 };
 
 /* ASCII-only case folding: locale-independent, leaves UTF-8 bytes alone. */
@@ -156,7 +157,7 @@ route_map_insert(struct route_map *m, struct route_node *n)
 	m->count++;
 }
 
-static void
+void
 route_dest_clear(struct dest *d)
 {
 	free(d->spec);
@@ -179,7 +180,19 @@ route_dests_free(struct dest *d, size_t n)
 struct route_table *
 route_table_new(void)
 {
-	return calloc(1, sizeof(struct route_table));
+	struct route_table *rt = calloc(1, sizeof(struct route_table));
+
+	if (rt != NULL)
+		rt->refs = 1;
+	return rt;
+}
+
+struct route_table *
+route_table_ref(struct route_table *rt)
+{
+	if (rt != NULL)
+		rt->refs++;
+	return rt;
 }
 
 void
@@ -188,7 +201,7 @@ route_table_free(struct route_table *rt)
 	struct route_entry *e;
 	size_t i;
 
-	if (rt == NULL)
+	if (rt == NULL || --rt->refs > 0)
 		return;
 	for (i = 0; i < rt->entries.cap; i++) {
 		if ((e = (struct route_entry *)rt->entries.slots[i]) == NULL)
@@ -394,7 +407,7 @@ route_prefix(const char *s, size_t len, const char *prefix)
 }
 
 /* Parse one destination token into d (zeroed).  0, or -1 with *why. */
-static int
+int
 route_dest_parse(const char *s, size_t len, struct dest *d, const char **why)
 {
 	const char *at;

@@ -63,7 +63,22 @@ struct route_table;
 
 /* Returns NULL when out of memory. */
 struct route_table *route_table_new(void);
-void	route_table_free(struct route_table *rt);	/* NULL is a no-op */
+/*
+ * Tables are reference counted so that a SIGHUP reload can replace the
+ * table while sessions and queued deliveries still use the old one:
+ * route_table_ref adds a holder, route_table_free drops one and frees the
+ * table with the last.  Not thread-safe: the loop thread owns the counts.
+ */
+struct route_table *route_table_ref(struct route_table *rt);
+void	route_table_free(struct route_table *rt);
+/*
+ * Parse one destination ("maildir:PATH", "smtp://HOST[:PORT]", "user@dom")
+ * into d (zeroed by the caller).  0, or -1 with *why set.  Release the
+ * strings with route_dest_clear().  Used for spooled destination specs.
+ */
+int	route_dest_parse(const char *s, size_t len, struct dest *d,
+	    const char **why);
+void	route_dest_clear(struct dest *d);	/* NULL is a no-op */
 /*
  * Add one "key = value" entry: key is "local@domain" or "*@domain", value
  * one or more destinations.  All or nothing: returns 0, or -1 with a

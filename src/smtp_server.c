@@ -37,6 +37,8 @@
 #include "route.h"
 #include "smtp_data.h"
 #include "smtp_parse.h"
+#include "deliver.h"
+#include "spool.h"
 #include "workq.h"
 
 /*
@@ -57,11 +59,6 @@
 
 enum session_state { S_CMD, S_DATA, S_WAIT, S_TLS, S_CLOSING };
 
-struct routes_ref {
-	struct route_table *rt;
-	unsigned refs;
-};
-
 struct ip_count {
 	struct ip_count *next;
 	unsigned n;
@@ -77,20 +74,21 @@ struct rcpt {
 
 struct session;
 
-/* One end-of-DATA delivery handed to a worker thread. */
+/*
+ * One end-of-DATA delivery handed to a worker thread: local Maildir copies
+ * written now (in-session mode), everything else committed to the spool
+ * before the client hears 250.
+ */
 struct delivery_job {
 	struct session *s;
-	char	qid[24];
-	char	sender[SRV_ADDR_MAX];
-	struct rcpt *rcpts;
-	size_t	nrcpts;
-	struct routes_ref *routes;
+	struct spool_envelope env;	/* one recipient per (rcpt, dest) */
 	struct buf msg;
 	struct timeval arrival;
+	bool	local_first;		/* try Maildir copies before spooling */
 	/* results */
-	size_t	delivered;
-	size_t	failed;
-	char	err[256];
+	size_t	delivered;		/* Maildir copies written */
+	bool	spooled;
+	int	spool_rc;
 };
 
 struct session {
@@ -119,8 +117,8 @@ struct session {
 	struct rcpt *rcpts;
 	size_t	nrcpts;
 	size_t	rcpt_cap;
-	struct routes_ref *routes;
-	char	qid[24];
+	struct route_table *routes;
+	char	qid[SPOOL_ID_SIZE];
 	struct timeval arrival;
 	struct smtp_data data;
 	struct buf msg;
@@ -131,12 +129,13 @@ struct smtp_server {
 	const struct config *cfg;
 	SSL_CTX	*ssl_ctx;
 	struct workq *wq;
-	struct routes_ref *routes;
+	struct spool *spool;
+	struct deliver *deliver;
+	struct route_table *routes;
 	struct session *sessions;
 	size_t	nsessions;
 	bool	shutting_down;
 	struct ip_count *ips[SRV_IP_BUCKETS];
-	unsigned long qid_counter;
 };
 
 static void session_read_cb(struct bufferevent *bev, void *arg);
@@ -145,23 +144,6 @@ static void session_process(struct session *s);
 static void session_free(struct session *s);
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static struct routes_ref *
-routes_ref_get(struct routes_ref *r)
-{
-	if (r)
-		r->refs++;
-	return r;
-}
-
-static void
-routes_ref_put(struct routes_ref *r)
-{
-	if (r && --r->refs == 0) {
-		route_table_free(r->rt);
-		free(r);
-	}
-}
 
 static unsigned
 ip_hash(const char *ip)
@@ -203,18 +185,6 @@ ip_count_put(struct smtp_server *srv, struct ip_count *c)
 			free(c);
 			return;
 		}
-}
-
-static void
-queue_id_new(struct smtp_server *srv, char *out, size_t outsz)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	/* Time in microseconds, then a per-process counter: unique and sortable. */
-	snprintf(out, outsz, "%09llX%05lX",
-	    (unsigned long long)tv.tv_sec * 1000000ULL + (unsigned long long)tv.tv_usec,
-	    ++srv->qid_counter & 0xFFFFF);
 }
 
 static void
@@ -312,7 +282,7 @@ session_tx_reset(struct session *s)
 	free(s->rcpts);
 	s->rcpts = NULL;
 	s->nrcpts = s->rcpt_cap = 0;
-	routes_ref_put(s->routes);
+	route_table_free(s->routes);
 	s->routes = NULL;
 	s->qid[0] = '\0';
 	buf_free(&s->msg);
@@ -431,21 +401,10 @@ cmd_mail(struct session *s, const struct smtp_cmd *cmd)
 		return;
 	}
 	s->mail_seen = true;
-	s->routes = routes_ref_get(s->srv->routes);
-	queue_id_new(s->srv, s->qid, sizeof(s->qid));
+	s->routes = route_table_ref(s->srv->routes);
+	spool_id_new(s->srv->spool, s->qid);
 	gettimeofday(&s->arrival, NULL);
 	session_reply(s, "250 2.1.0 Ok");
-}
-
-static bool
-rcpt_dests_supported(const struct dest *d, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (d[i].kind != DEST_MAILDIR)
-			return false;
-	return true;
 }
 
 static void
@@ -490,7 +449,7 @@ cmd_rcpt(struct session *s, const struct smtp_cmd *cmd)
 	if (args.to.literal)
 		rr = ROUTE_NOT_HOSTED;
 	else
-		rr = route_lookup(s->routes->rt, args.to.local, args.to.local_len,
+		rr = route_lookup(s->routes, args.to.local, args.to.local_len,
 		    args.to.domain, args.to.domain_len, &dests, &ndests);
 	if (rr == ROUTE_NOT_HOSTED) {
 		session_reply(s, "550 5.7.1 <%s>: Relay access denied", addr);
@@ -503,11 +462,6 @@ cmd_rcpt(struct session *s, const struct smtp_cmd *cmd)
 		    "User unknown", addr);
 		log_info("%s: reject RCPT from [%s]: user unknown: to=<%s>",
 		    s->qid, s->ip, addr);
-		return;
-	}
-	if (!rcpt_dests_supported(dests, ndests)) {
-		session_reply(s, "451 4.3.0 <%s>: Destination kind not yet supported "
-		    "by this relay; try again later", addr);
 		return;
 	}
 	if (s->nrcpts == s->rcpt_cap) {
@@ -762,47 +716,56 @@ session_received_header(struct session *s, struct buf *out)
 	return 0;
 }
 
-/* Worker thread: write one copy per recipient and Maildir destination. */
+/* Worker thread: local copies first (in-session mode), then the spool. */
 static void
 delivery_job_work(void *arg)
 {
 	struct delivery_job *job = arg;
+	struct spool_envelope *env = &job->env;
+	struct dest d;
+	const char *why;
 	char err[256];
-	size_t i, j;
+	size_t i;
+	bool pending = false;
 
-	for (i = 0; i < job->nrcpts; i++) {
-		const struct rcpt *r = &job->rcpts[i];
+	for (i = 0; i < env->nrcpt; i++) {
+		struct spool_rcpt *r = &env->rcpt[i];
 
-		for (j = 0; j < r->ndests; j++) {
-			const struct dest *d = &r->dests[j];
-
-			if (d->kind != DEST_MAILDIR)
-				continue;
-			if (maildir_deliver(d->path, job->sender, r->addr,
+		memset(&d, 0, sizeof(d));
+		if (job->local_first && strncmp(r->dest, "maildir:", 8) == 0 &&
+		    route_dest_parse(r->dest, strlen(r->dest), &d, &why) == 0) {
+			if (maildir_deliver(d.path, env->sender, r->addr,
 			    job->msg.data, job->msg.len, err, sizeof(err)) == 0) {
+				r->state = SPOOL_RCPT_DELIVERED;
 				job->delivered++;
 				log_info("%s: to=<%s>, relay=local, delay=%.2f, "
 				    "dsn=2.0.0, status=sent (delivered to maildir %s)",
-				    job->qid, r->addr, elapsed_since(&job->arrival),
-				    d->path);
+				    env->id, r->addr, elapsed_since(&job->arrival),
+				    d.path);
 			} else {
-				job->failed++;
-				snprintf(job->err, sizeof(job->err), "%s", err);
+				/* Not lost: it goes to the spool and is retried. */
 				log_warn("%s: to=<%s>, relay=local, delay=%.2f, "
 				    "dsn=4.3.0, status=deferred (maildir %s: %s)",
-				    job->qid, r->addr, elapsed_since(&job->arrival),
-				    d->path, err);
+				    env->id, r->addr, elapsed_since(&job->arrival),
+				    d.path, err);
 			}
 		}
+		route_dest_clear(&d);
+		if (r->state == SPOOL_RCPT_PENDING)
+			pending = true;
 	}
+	if (!pending)
+		return;
+	job->spool_rc = spool_message_create(job->s->srv->spool, env,
+	    job->msg.data, job->msg.len, NULL);
+	job->spooled = job->spool_rc == SPOOL_OK;
 }
 
 static void
 delivery_job_free(struct delivery_job *job)
 {
 	buf_free(&job->msg);
-	free(job->rcpts);
-	routes_ref_put(job->routes);
+	spool_envelope_free(&job->env);
 	free(job);
 }
 
@@ -812,24 +775,31 @@ delivery_job_done(void *arg)
 {
 	struct delivery_job *job = arg;
 	struct session *s = job->s;
+	bool ok = job->spool_rc == SPOOL_OK;
+	char id[sizeof(job->env.id)];
 
+	snprintf(id, sizeof(id), "%s", job->env.id);
+	if (job->spooled)
+		deliver_enqueue(s->srv->deliver, &job->env);
+	if (!ok)
+		log_error("%s: cannot queue the message: %s", id,
+		    spool_strerror(job->spool_rc));
 	if (s->dead) {
-		log_warn("%s: client [%s] gone before the reply; outcome %s",
-		    job->qid, s->ip, job->failed ? "deferred" : "delivered");
+		log_warn("%s: client [%s] gone before the reply; message %s",
+		    id, s->ip, ok ? "kept" : "not kept");
 		delivery_job_free(job);
 		s->state = S_CMD;
 		session_free(s);
 		return;
 	}
-	if (job->failed == 0)
-		session_reply(s, "250 2.0.0 Ok: queued as %s", job->qid);
+	if (ok)
+		session_reply(s, "250 2.0.0 Ok: queued as %s", id);
 	else
 		/*
-		 * XXX Without a spool (next milestone) a failed local write is a
-		 * temporary failure for the whole message; recipients already
-		 * written may receive a duplicate when the sender retries.
+		 * XXX Maildir copies already written may be written again when
+		 * the sender retries; a duplicate is better than a loss.
 		 */
-		session_reply(s, "451 4.3.0 Error: local delivery failed; "
+		session_reply(s, "452 4.3.1 Insufficient system storage; "
 		    "try again later");
 	delivery_job_free(job);
 	s->state = S_CMD;
@@ -845,12 +815,87 @@ delivery_job_done(void *arg)
 	session_process(s);	/* commands pipelined behind the message */
 }
 
+#define SRV_FORWARD_DEPTH	5
+
+/*
+ * Add one spool recipient per destination of r.  A forward to a domain we
+ * host is followed through the route table (a few levels deep), so mail
+ * for our own users never leaves through DNS.
+ */
+static int
+job_add_dests(struct delivery_job *job, struct route_table *rt,
+    const struct rcpt *r, const struct dest *dests, size_t ndests, int depth)
+{
+	size_t i;
+
+	for (i = 0; i < ndests; i++) {
+		const struct dest *d = &dests[i];
+		const struct dest *sub;
+		size_t nsub;
+		struct spool_rcpt *sr;
+		const char *at;
+
+		if (d->kind == DEST_FORWARD && depth < SRV_FORWARD_DEPTH &&
+		    (at = strrchr(d->address, '@')) != NULL &&
+		    route_lookup(rt, d->address, (size_t)(at - d->address), at + 1,
+		    strlen(at + 1), &sub, &nsub) == ROUTE_FOUND) {
+			if (job_add_dests(job, rt, r, sub, nsub, depth + 1) != 0)
+				return -1;
+			continue;
+		}
+		if ((sr = spool_envelope_add_rcpt(&job->env)) == NULL)
+			return -1;
+		snprintf(sr->addr, sizeof(sr->addr), "%s", r->addr);
+		snprintf(sr->orcpt, sizeof(sr->orcpt), "%s", r->args.orcpt);
+		sr->notify = r->args.notify;
+		snprintf(sr->dest, sizeof(sr->dest), "%s", d->spec);
+	}
+	return 0;
+}
+
+static struct delivery_job *
+session_make_job(struct session *s)
+{
+	const struct config *cfg = s->srv->cfg;
+	struct delivery_job *job;
+	size_t i;
+
+	if ((job = calloc(1, sizeof(*job))) == NULL)
+		return NULL;
+	job->s = s;
+	spool_envelope_init(&job->env);
+	buf_init(&job->msg, 0);
+	job->arrival = s->arrival;
+	job->spool_rc = SPOOL_OK;
+	job->local_first = cfg->delivery_mode == DELIVERY_IN_SESSION;
+	snprintf(job->env.id, sizeof(job->env.id), "%s", s->qid);
+	job->env.arrival = s->arrival.tv_sec;
+	snprintf(job->env.sender, sizeof(job->env.sender), "%s", s->sender);
+	job->env.body = s->data.eightbit ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT;
+	job->env.smtputf8 = s->mail.smtputf8;
+	job->env.ret = s->mail.ret;
+	snprintf(job->env.envid, sizeof(job->env.envid), "%s", s->mail.envid);
+	snprintf(job->env.helo, sizeof(job->env.helo), "%s", s->helo);
+	snprintf(job->env.client_ip, sizeof(job->env.client_ip), "%s", s->ip);
+	for (i = 0; i < s->nrcpts; i++)
+		if (job_add_dests(job, s->routes, &s->rcpts[i], s->rcpts[i].dests,
+		    s->rcpts[i].ndests, 0) != 0) {
+			delivery_job_free(job);
+			return NULL;
+		}
+	if (session_received_header(s, &job->msg) != 0 ||
+	    buf_append(&job->msg, s->msg.data, s->msg.len) != 0) {
+		delivery_job_free(job);
+		return NULL;
+	}
+	return job;
+}
+
 static void
 session_data_done(struct session *s)
 {
 	enum smtp_data_err err = smtp_data_error(&s->data);
 	struct delivery_job *job;
-	struct buf hdr;
 
 	s->state = S_CMD;
 	bufferevent_set_timeouts(s->bev,
@@ -862,29 +907,10 @@ session_data_done(struct session *s)
 		session_tx_reset(s);
 		return;
 	}
-	if ((job = calloc(1, sizeof(*job))) == NULL)
+	if ((job = session_make_job(s)) == NULL)
 		goto nomem;
-	buf_init(&hdr, 0);
-	if (session_received_header(s, &hdr) != 0 ||
-	    buf_append(&hdr, s->msg.data, s->msg.len) != 0) {
-		buf_free(&hdr);
-		free(job);
-		goto nomem;
-	}
-	buf_free(&s->msg);
-	job->msg = hdr;
-	job->s = s;
-	snprintf(job->qid, sizeof(job->qid), "%s", s->qid);
-	memcpy(job->sender, s->sender, sizeof(job->sender));
-	job->rcpts = s->rcpts;
-	job->nrcpts = s->nrcpts;
-	job->routes = s->routes;
-	job->arrival = s->arrival;
-	s->rcpts = NULL;
-	s->nrcpts = s->rcpt_cap = 0;
-	s->routes = NULL;
-	log_info("%s: from=<%s>, size=%zu, nrcpt=%zu, client=%s[%s]%s", job->qid,
-	    job->sender, job->msg.len, job->nrcpts, s->helo, s->ip,
+	log_info("%s: from=<%s>, size=%zu, nrcpt=%zu, client=%s[%s]%s", s->qid,
+	    s->sender, job->msg.len, s->nrcpts, s->helo, s->ip,
 	    s->tls ? ", tls" : "");
 	session_tx_reset(s);
 	if (workq_submit(s->srv->wq, delivery_job_work, delivery_job_done, job) != 0) {
@@ -997,7 +1023,7 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 
 struct smtp_server *
 smtp_server_new(struct event_base *base, const struct config *cfg,
-    SSL_CTX *ssl_ctx, struct workq *wq)
+    SSL_CTX *ssl_ctx, struct workq *wq, struct spool *sp, struct deliver *dl)
 {
 	struct smtp_server *srv;
 
@@ -1007,23 +1033,16 @@ smtp_server_new(struct event_base *base, const struct config *cfg,
 	srv->cfg = cfg;
 	srv->ssl_ctx = ssl_ctx;
 	srv->wq = wq;
+	srv->spool = sp;
+	srv->deliver = dl;
 	return srv;
 }
 
 void
 smtp_server_set_routes(struct smtp_server *srv, struct route_table *rt)
 {
-	struct routes_ref *r;
-
-	if ((r = calloc(1, sizeof(*r))) == NULL) {
-		log_error("out of memory; keeping the old routes");
-		route_table_free(rt);
-		return;
-	}
-	r->rt = rt;
-	r->refs = 1;
-	routes_ref_put(srv->routes);
-	srv->routes = r;
+	route_table_free(srv->routes);
+	srv->routes = rt;
 }
 
 static void
@@ -1156,7 +1175,7 @@ smtp_server_free(struct smtp_server *srv)
 	if (srv == NULL)
 		return;
 	smtp_server_close_all(srv);
-	routes_ref_put(srv->routes);
+	route_table_free(srv->routes);
 	for (i = 0; i < SRV_IP_BUCKETS; i++)
 		for (c = srv->ips[i]; c; c = n) {
 			n = c->next;

@@ -29,10 +29,13 @@ struct event_base;
 struct route_table;
 struct smtp_server;
 struct workq;
+struct spool;
+struct deliver;
 
 /* ssl_ctx may be NULL (no STARTTLS).  cfg must outlive the server. */
 struct smtp_server *smtp_server_new(struct event_base *base,
-	    const struct config *cfg, SSL_CTX *ssl_ctx, struct workq *wq);
+	    const struct config *cfg, SSL_CTX *ssl_ctx, struct workq *wq,
+	    struct spool *sp, struct deliver *dl);
 /* Replace the route table (SIGHUP); the server takes ownership of rt. */
 void	smtp_server_set_routes(struct smtp_server *srv, struct route_table *rt);
 /* Take over an accepted socket. */

@@ -1407,7 +1407,8 @@ spool_scan(struct spool *sp, unsigned min_age, spool_scan_fn cb, void *arg,
 			goto out;
 		}
 	}
-	qsort(envs.v, envs.n, SPOOL_ID_SIZE, spool_names_cmp);
+	if (envs.n > 1)
+		qsort(envs.v, envs.n, SPOOL_ID_SIZE, spool_names_cmp);
 
 	for (i = 0; i < envs.n; i++) {
 		rc = spool_message_load(sp, envs.v[i], &env, NULL);

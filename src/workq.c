@@ -123,6 +123,13 @@ workq_submit(struct workq *wq, workq_fn work, workq_fn done, void *arg)
 		return -1;
 	}
 	pthread_mutex_lock(&wq->lock);
+	if (wq->stopping) {
+		/* No thread would run it: the caller must cope now. */
+		pthread_mutex_unlock(&wq->lock);
+		event_free(job->done_ev);
+		free(job);
+		return -1;
+	}
 	if (wq->tail)
 		wq->tail->next = job;
 	else

@@ -23,7 +23,8 @@ struct workq *workq_new(struct event_base *base, unsigned nthreads);
 void	workq_free(struct workq *wq);
 /*
  * Run work(arg) on a worker thread, then done(arg) on the loop thread.
- * Returns 0, or -1 (out of memory) without calling either.
+ * Returns 0, or -1 (out of memory, or the pool is stopping) without
+ * calling either.
  */
 int	workq_submit(struct workq *wq, workq_fn work, workq_fn done, void *arg);
 

@@ -1,0 +1,73 @@
+/*
+ * deliver - the queue manager: delivery attempts of spooled messages.
+ *
+ * Owns every message in the spool while the relay runs: an in-memory copy
+ * of each envelope, the run queue (schedule), the outbound connections
+ * (a per-host pool with the [outbound] max_per_host cap), and what follows
+ * each attempt: per recipient delivered / deferred (next attempt by
+ * exponential backoff with jitter) / failed (5xx, or the lifetime is over),
+ * the RFC 3464 DSN to the sender (itself spooled and delivered like any
+ * message, from <>; a DSN about a DSN is never made), the maillog line, and
+ * the atomic envelope update or the removal of a finished message.
+ *
+ * An attempt groups a message's due recipients by destination: Maildir
+ * paths (written on a worker thread), smtp://host:port (that host), and
+ * forwarding addresses (the MX hosts of the address's domain, looked up
+ * with c-ares; a forward to a domain the relay hosts goes through the route
+ * table instead).  Every disk operation runs on the worker pool; the event
+ * loop never blocks.
+ *
+ * Invariants: one attempt per message at a time (a message is "busy" from
+ * the load of its data until its envelope is durable again); a delivered or
+ * failed recipient is never attempted again; the spool is the truth after a
+ * crash, so an attempt's outcome is recorded before it is acted upon only
+ * where that cannot lose mail (a crash between delivery and the envelope
+ * update repeats a delivery: at most twice, never zero times).
+ *
+ * Callers: relay (start-up recovery, shutdown, signals), smtp_server (new
+ * spooled messages), admin via signals (retry).
+ */
+#ifndef CLEANBOX_DELIVER_H
+#define CLEANBOX_DELIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct config;
+struct event_base;
+struct route_table;
+struct spool;
+struct spool_envelope;
+struct workq;
+
+struct deliver;
+
+/*
+ * A queue manager over spool sp.  It creates its own DNS resolver and
+ * outbound TLS context from cfg.  NULL with a message in err on failure.
+ */
+struct deliver *deliver_new(struct event_base *base, const struct config *cfg,
+	    struct spool *sp, struct workq *wq, char *err, size_t errlen);
+/* Stop: no new attempts; connections are dropped.  Frees d. */
+void	deliver_free(struct deliver *d);
+/* Use rt (a reference is taken) for forwards to hosted domains and DSNs. */
+void	deliver_set_routes(struct deliver *d, struct route_table *rt);
+/*
+ * Load every committed message from the spool (start-up, before the
+ * workers take new mail).  Returns the number found or a negative SPOOL_E*.
+ */
+long	deliver_recover(struct deliver *d);
+/*
+ * Take a message just committed to the spool: env's contents are moved into
+ * the queue manager (env is left empty).  Its pending recipients whose
+ * next attempt is due are tried at once.
+ */
+void	deliver_enqueue(struct deliver *d, struct spool_envelope *env);
+/* Make every pending recipient (of id, or all when id is NULL) due now. */
+size_t	deliver_retry_now(struct deliver *d, const char *id);
+/* Stop starting attempts (graceful shutdown); true when none is running. */
+void	deliver_stop(struct deliver *d);
+bool	deliver_idle(const struct deliver *d);
+size_t	deliver_queue_size(const struct deliver *d);
+
+#endif
