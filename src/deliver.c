@@ -313,6 +313,7 @@ dmsg_make_dsn(struct dmsg *m, enum dsn_action action, const bool *pick)
 		goto fail;
 	spool_envelope_init(&dn->env);
 	buf_init(&dn->msg, 0);
+	memset(&rep, 0, sizeof(rep));
 	dsn_report_from_envelope(&rep, &m->env);
 	rep.hostname = d->cfg->hostname;
 	rep.now = time(NULL);
