@@ -1158,6 +1158,32 @@ deliver_recover_one(const struct spool_envelope *env, void *arg)
 	return 0;
 }
 
+static int
+deliver_rescan_one(const struct spool_envelope *env, void *arg)
+{
+	struct deliver *d = arg;
+
+	if (dmsg_find(d, env->id) != NULL)
+		return 0;
+	return deliver_recover_one(env, arg);
+}
+
+long
+deliver_rescan(struct deliver *d)
+{
+	size_t before = d->nmsgs;
+	int rc;
+
+	/*
+	 * XXX This reads envelopes on the loop thread; it runs only when an
+	 * operator asks (queue delete/retry), and never deletes young files.
+	 */
+	rc = spool_scan(d->sp, 24 * 3600, deliver_rescan_one, d, NULL);
+	if (rc != 0)
+		return rc < 0 ? rc : SPOOL_ELOCAL;
+	return (long)(d->nmsgs - before);
+}
+
 long
 deliver_recover(struct deliver *d)
 {
@@ -1176,6 +1202,12 @@ deliver_enqueue(struct deliver *d, struct spool_envelope *env)
 	struct dmsg *m;
 	unsigned h;
 
+	if (dmsg_find(d, env->id) != NULL) {
+		/* Already ours (a rescan raced with the server's hand-over). */
+		spool_envelope_free(env);
+		spool_envelope_init(env);
+		return;
+	}
 	if ((m = calloc(1, sizeof(*m))) == NULL) {
 		log_error("%s: out of memory; the message waits for a restart",
 		    env->id);

@@ -58,6 +58,11 @@ void	deliver_set_routes(struct deliver *d, struct route_table *rt);
  */
 long	deliver_recover(struct deliver *d);
 /*
+ * Pick up messages another process (queue delete's notices) put in the
+ * spool.  Returns how many were new, or a negative SPOOL_E*.
+ */
+long	deliver_rescan(struct deliver *d);
+/*
  * Take a message just committed to the spool: env's contents are moved into
  * the queue manager (env is left empty).  Its pending recipients whose
  * next attempt is due are tried at once.

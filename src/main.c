@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "queue_cli.h"
 #include "relay.h"
 
 struct subcommand {
@@ -19,6 +20,8 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
 	{ "serve", relay_serve_cmd, "serve [--config FILE]" },
 	{ "config", admin_config_cmd, "config check [--config FILE]" },
+	{ "queue", queue_cli_cmd,
+	    "queue list|show ID|retry ID|--all|delete ID [--silent] [--config FILE]" },
 };
 
 static void

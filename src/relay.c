@@ -3,6 +3,7 @@
  */
 #include "relay.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -202,9 +203,30 @@ relay_signal_retry(evutil_socket_t sig, short what, void *arg)
 
 	(void)sig;
 	(void)what;
-	/* `queue retry` asks for an attempt now (SIGUSR1). */
-	log_info("retry requested: %zu recipient(s) due now",
-	    deliver_retry_now(r->deliver, NULL));
+	/* `queue retry|delete` left requests in DIR/ctl/ (SIGUSR1). */
+	char dir[4200], path[4500];
+	struct dirent *de;
+	DIR *dp;
+	long n;
+
+	if ((n = deliver_rescan(r->deliver)) > 0)
+		log_info("queue: %ld new message(s) found in the spool", n);
+	snprintf(dir, sizeof(dir), "%s/ctl", r->cfg.queue_dir);
+	if ((dp = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(dp)) != NULL) {
+		if (strncmp(de->d_name, "retry.", 6) == 0) {
+			const char *id = de->d_name + 6;
+
+			log_info("retry requested for %s: %zu recipient(s) due now",
+			    id, deliver_retry_now(r->deliver,
+			    strcmp(id, "all") == 0 ? NULL : id));
+		}
+		if (de->d_name[0] != '.' &&
+		    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < sizeof(path))
+			unlink(path);
+	}
+	closedir(dp);
 }
 
 /* queue/relay.pid lets `queue retry` find the running relay. */
