@@ -1,7 +1,7 @@
 /*
- * sched - retry timing, run queue, per-host caps.  See sched.h.
+ * schedule - retry timing, run queue, per-host caps.  See schedule.h.
  */
-#include "sched.h"
+#include "schedule.h"
 
 #include <limits.h>
 #include <math.h>

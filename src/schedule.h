@@ -1,5 +1,8 @@
 /*
- * sched - retry timing, the in-memory run queue, per-host connection caps.
+ * schedule - retry timing, the in-memory run queue, per-host connection
+ * caps (the "sched" room of DESIGN.md).  Functions are prefixed sched_.
+ * The file is not called sched.h because, with src/ on the include path,
+ * that name would shadow the system <sched.h> that <pthread.h> includes.
  *
  * Owns three things, all pure computation without I/O, clocks or event
  * loop (times are passed in; the random source is injectable):
@@ -31,8 +34,8 @@
  * workers after each attempt (sched_next_attempt), the DSN code
  * (sched_deadline for Will-Retry-Until), admin `queue retry`.
  */
-#ifndef CLEANBOX_SCHED_H
-#define CLEANBOX_SCHED_H
+#ifndef CLEANBOX_SCHEDULE_H
+#define CLEANBOX_SCHEDULE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /*
- * sched_test - backoff schedule, jitter bounds, lifetime, run queue order,
+ * schedule_test - backoff schedule, jitter bounds, lifetime, run queue order,
  * per-host connection caps.
  */
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "sched.h"
+#include "schedule.h"
 
 static const struct sched_retry defaults = {
 	.first = 300, .factor = 2.0, .max_interval = 14400, .jitter = 0.2,
