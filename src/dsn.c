@@ -221,26 +221,34 @@ dsn_has_ctl(const char *s)
 }
 
 /*
- * Append s as one line of printable text: CR, LF and TAB become a space,
- * other control bytes '?', 8-bit bytes '?' unless keep_8bit, cut at max
- * characters with "..." appended.
+ * Append s as one line of printable text: CR, LF and TAB count as spaces,
+ * runs of spaces become one and leading/trailing ones go (so a folded
+ * field never gets a line of only white space, RFC 5322 3.2.2), other
+ * control bytes become '?', 8-bit bytes '?' unless keep_8bit.  At most max
+ * input characters are used; "..." marks a cut.
  */
 static int
 dsn_clean(struct buf *b, const char *s, size_t max, bool keep_8bit)
 {
 	size_t i, len = s ? strlen(s) : 0;
+	bool space = false, any = false;
 
 	for (i = 0; i < len && i < max; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if (c == '\r' || c == '\n' || c == '\t')
-			c = ' ';
-		else if (c < 0x20 || c == 0x7f || (c >= 0x80 && !keep_8bit))
+		if (c == '\r' || c == '\n' || c == '\t' || c == ' ') {
+			space = any;
+			continue;
+		}
+		if (c < 0x20 || c == 0x7f || (c >= 0x80 && !keep_8bit))
 			c = '?';
-		if (buf_append_byte(b, (char)c))
+		if ((space && buf_append_byte(b, ' ')) ||
+		    buf_append_byte(b, (char)c))
 			return -1;
+		space = false;
+		any = true;
 	}
-	if (len > max && buf_append_str(b, "..."))
+	if (len > max && buf_append_str(b, any ? " ..." : "..."))
 		return -1;
 	return 0;
 }
@@ -403,33 +411,52 @@ dsn_put_wrapped(struct buf *b, const char *text, size_t indent)
 	return 0;
 }
 
-/* Copy message bytes, normalising line endings to CRLF and NUL to '?';
- * the result ends with CRLF. */
+/*
+ * Copy message bytes, normalising line endings to CRLF and NUL to '?';
+ * the result ends with CRLF.  A line longer than DSN_LINE_MAX (possible
+ * only when the relay accepts longer lines than RFC 5322 allows) is
+ * broken there: in a header section as a fold (CRLF SP), elsewhere with a
+ * plain CRLF, so the report never carries an illegal line.
+ */
 static int
-dsn_put_crlf(struct buf *b, const char *s, size_t len)
+dsn_put_crlf(struct buf *b, const char *s, size_t len, bool fold)
 {
-	size_t i, run = 0;
+	size_t i = 0, col = 0;
 
-	for (i = 0; i < len; i++) {
+	while (i < len) {
+		size_t j, room;
 		char c = s[i];
 
-		if (c != '\r' && c != '\n' && c != '\0')
-			continue;
-		if (buf_append(b, s + run, i - run))
-			return -1;
-		if (c == '\0') {
-			if (buf_append_byte(b, '?'))
-				return -1;
-		} else {
+		if (c == '\r' || c == '\n') {
 			if (buf_append(b, "\r\n", 2))
 				return -1;
 			if (c == '\r' && i + 1 < len && s[i + 1] == '\n')
 				i++;
+			i++;
+			col = 0;
+			continue;
 		}
-		run = i + 1;
+		if (col >= DSN_LINE_MAX) {
+			if (buf_append(b, fold ? "\r\n " : "\r\n", fold ? 3 : 2))
+				return -1;
+			col = fold ? 1 : 0;
+		}
+		if (c == '\0') {
+			if (buf_append_byte(b, '?'))
+				return -1;
+			i++;
+			col++;
+			continue;
+		}
+		room = DSN_LINE_MAX - col;
+		for (j = i; j < len && j - i < room && s[j] != '\r' &&
+		    s[j] != '\n' && s[j] != '\0'; j++)
+			;
+		if (buf_append(b, s + i, j - i))
+			return -1;
+		col += j - i;
+		i = j;
 	}
-	if (buf_append(b, s + run, len - run))
-		return -1;
 	if (b->len < 2 || memcmp(b->data + b->len - 2, "\r\n", 2) != 0)
 		return buf_append(b, "\r\n", 2) ? -1 : 0;
 	return 0;
@@ -774,7 +801,12 @@ dsn_put_original(struct buf *b, struct dsn_ctx *cx)
 		return -1;
 	if (len == 0)
 		return 0;
-	return dsn_put_crlf(b, r->msg, len);
+	if (dsn_put_crlf(b, r->msg, cx->hdr_len, true))
+		return -1;
+	if (len > cx->hdr_len &&
+	    dsn_put_crlf(b, r->msg + cx->hdr_len, len - cx->hdr_len, false))
+		return -1;
+	return 0;
 }
 
 static bool

@@ -22,10 +22,11 @@
  *
  * Header fields are folded below 78 columns where there is whitespace,
  * and never exceed 998; text from remote servers (diagnostics) is
- * reduced to printable ASCII (anything else becomes '?') and cut at
- * DSN_DIAG_MAX characters, so a hostile reply cannot inject fields or
- * lines.  The original message is copied with line endings normalised
- * to CRLF.  Dates are RFC 5322 date-times in UTC.
+ * reduced to printable ASCII (anything else becomes '?', runs of white
+ * space become one space) and cut at DSN_DIAG_MAX characters, so a
+ * hostile reply cannot inject fields or lines.  The original message is
+ * copied with line endings normalised to CRLF (and lines over 998 octets
+ * broken).  Dates are RFC 5322 date-times in UTC.
  *
  * Who gets a DSN (RFC 3461 section 4.1, 6.2):
  *   - never a message whose envelope sender is <> (a DSN, or a bounce):
