@@ -304,6 +304,8 @@ relay_serve_cmd(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* A file-size limit then gives EFBIG, handled like a full disk. */
+	signal(SIGXFSZ, SIG_IGN);
 	relay_raise_fd_limit();
 	evthread_use_pthreads();
 	if ((r.base = event_base_new()) == NULL)
