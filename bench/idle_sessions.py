@@ -86,9 +86,18 @@ def raise_nofile(need):
     return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
-def open_sessions(port, n, inflight, timeout):
+def reply_done(buf):
+    """The last line of a complete (multi-line) reply in buf, or None."""
+    for line in buf.split(b"\r\n")[:-1]:
+        if len(line) < 4 or line[3:4] != b"-":
+            return line
+    return None
+
+
+def open_sessions(port, n, inflight, timeout, ehlo=False):
     """Open n connections; return (sockets, greeted, errors)."""
     sel = selectors.DefaultSelector()
+    ehlo_sent = set()
     socks = []
     greeted = 0
     errors = {}
@@ -139,17 +148,25 @@ def open_sessions(port, n, inflight, timeout):
                     error(s, "closed before greeting")
                     continue
                 bufs[s] += data
-                if b"\r\n" in bufs[s]:
-                    sel.unregister(s)
-                    pending -= 1
-                    if bufs[s].startswith(b"220"):
-                        greeted += 1
-                    else:
-                        errors["reply " + bufs[s][:40].decode(
-                            "ascii", "replace").strip()] = errors.get(
-                            "reply " + bufs[s][:40].decode(
-                                "ascii", "replace").strip(), 0) + 1
+                done = reply_done(bufs[s])
+                if done is None:
+                    continue
+                if ehlo and done.startswith(b"220"):
+                    # Greeted; now EHLO and wait for its last 250 line.
+                    s.send(b"EHLO idle.bench.test\r\n")
                     bufs[s] = b""
+                    ehlo_sent.add(s)
+                    continue
+                sel.unregister(s)
+                pending -= 1
+                want = b"250" if s in ehlo_sent else b"220"
+                if done.startswith(want):
+                    greeted += 1
+                else:
+                    why = "reply " + done[:40].decode("ascii",
+                                                      "replace").strip()
+                    errors[why] = errors.get(why, 0) + 1
+                bufs[s] = b""
             elif ev & selectors.EVENT_WRITE:
                 # Connected; now wait for the greeting only.
                 sel.modify(s, selectors.EVENT_READ)
@@ -161,12 +178,12 @@ def open_sessions(port, n, inflight, timeout):
     return live, greeted, errors
 
 
-def measure(name, pid, port, n, inflight, timeout, settle):
+def measure(name, pid, port, n, inflight, timeout, settle, ehlo=False):
     time.sleep(settle)
     before = status(pid)
     fds_before = fd_count(pid)
     t0 = time.monotonic()
-    socks, greeted, errors = open_sessions(port, n, inflight, timeout)
+    socks, greeted, errors = open_sessions(port, n, inflight, timeout, ehlo)
     took = time.monotonic() - t0
     time.sleep(settle)
     after = status(pid)
@@ -174,7 +191,7 @@ def measure(name, pid, port, n, inflight, timeout, settle):
     still = sum(1 for _ in socks)
     res = {"name": name, "n": n, "greeted": greeted, "errors": errors,
            "before": before, "after": after, "took": took,
-           "fds": (fds_before, fds_after), "open": still}
+           "fds": (fds_before, fds_after), "open": still, "ehlo": ehlo}
     for s in socks:
         s.close()
     return res
@@ -183,8 +200,10 @@ def measure(name, pid, port, n, inflight, timeout, settle):
 def report(r):
     b, a = r["before"], r["after"]
     delta = a["VmRSS"] - b["VmRSS"]
-    print("%s: %d/%d sessions greeted in %.1f s; fds %d -> %d; threads %d"
-          % (r["name"], r["greeted"], r["n"], r["took"], r["fds"][0],
+    print("%s: %d/%d sessions %s in %.1f s; fds %d -> %d; threads %d"
+          % (r["name"], r["greeted"], r["n"],
+             "answered EHLO" if r.get("ehlo") else "greeted", r["took"],
+             r["fds"][0],
              r["fds"][1], a.get("Threads", 0)))
     if r["errors"]:
         print("   errors: %s" % ", ".join("%s x%d" % kv
@@ -208,6 +227,9 @@ def main():
                     help="seconds to wait before each RSS reading")
     ap.add_argument("--compare-asyncio", action="store_true",
                     help="also measure a minimal Python asyncio server")
+    ap.add_argument("--ehlo", action="store_true",
+                    help="send EHLO on each session and wait for its reply "
+                    "before measuring (sessions idle after EHLO)")
     ap.add_argument("--no-relay", action="store_true",
                     help="skip the relay (with --compare-asyncio)")
     args = ap.parse_args()
@@ -238,7 +260,7 @@ def main():
                                              " ".join(lim[0].split()[3:5])
                                              if lim else "?"))
             r = measure("relay", pid, port, n, args.inflight, args.timeout,
-                        args.settle)
+                        args.settle, args.ehlo)
             if relay.proc.poll() is not None:
                 raise Failed("relay exited with %s during the run"
                              % relay.proc.returncode)
@@ -262,7 +284,7 @@ def main():
         try:
             wait_port("127.0.0.1", port, 15, proc)
             r = measure("python asyncio", proc.pid, port, n, args.inflight,
-                        args.timeout, args.settle)
+                        args.timeout, args.settle, args.ehlo)
             report(r)
         except Failed as e:
             print("asyncio: FAILED: %s" % e)
