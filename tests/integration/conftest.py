@@ -30,7 +30,13 @@ def wait_port(host, port, timeout=15.0, proc=None):
         if proc is not None and proc.poll() is not None:
             raise RuntimeError("process exited early with %s" % proc.returncode)
         try:
-            with socket.create_connection((host, port), timeout=0.5):
+            with socket.create_connection((host, port), timeout=5) as s:
+                # Say goodbye properly, so the probe is not still counted
+                # against connection limits when the test starts.
+                s.recv(1024)
+                s.sendall(b"QUIT\r\n")
+                while s.recv(1024):
+                    pass
                 return
         except OSError:
             time.sleep(0.05)
@@ -84,7 +90,10 @@ class Relay:
         self.proc = subprocess.Popen([RELAY_BIN, "serve", "--config", self.conf],
                                      stdout=self.logf, stderr=self.logf, env=env,
                                      cwd=self.dir)
-        wait_port(self.host, self.port, proc=self.proc)
+        try:
+            wait_port(self.host, self.port, proc=self.proc)
+        except RuntimeError as e:
+            raise RuntimeError("%s; log:\n%s" % (e, self.log_text())) from None
         return self
 
     def stop(self, timeout=20):

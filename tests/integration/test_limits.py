@@ -29,7 +29,7 @@ def test_max_recipients(make_relay):
 
 
 def test_size_parameter_over_limit(make_relay):
-    relay = make_relay(limits={"max_message_size": "10K"})
+    relay = make_relay(limits={"max_message_size": "10K", "max_header_size": "4K"})
     c = relay.connect()
     c.reply()
     text = c.cmd("EHLO x.test")[1]
@@ -40,7 +40,7 @@ def test_size_parameter_over_limit(make_relay):
 
 
 def test_message_over_size_limit(make_relay):
-    relay = make_relay(limits={"max_message_size": "10K"})
+    relay = make_relay(limits={"max_message_size": "10K", "max_header_size": "4K"})
     c = relay.connect()
     start_data(c)
     c.send(b"Subject: big\r\n\r\n" + (b"y" * 998 + b"\r\n") * 12 + b".\r\n")
@@ -112,7 +112,7 @@ def test_max_connections_per_ip(make_relay):
 
 
 def test_max_connections_total(make_relay):
-    relay = make_relay(limits={"max_connections": 3})
+    relay = make_relay(limits={"max_connections": 3, "max_connections_per_ip": 3})
     conns = [relay.connect() for _ in range(3)]
     for c in conns:
         assert c.reply()[0] == 220
@@ -142,7 +142,8 @@ def test_data_timeout(make_relay):
     assert relay.maildir_messages("alice") == []
 
 
-def test_200_parallel_sessions(relay):
+def test_200_parallel_sessions(make_relay):
+    relay = make_relay(limits={"max_connections_per_ip": 250})
     results = []
     lock = threading.Lock()
 
