@@ -214,3 +214,49 @@ def tls_cert():
                    check=True, capture_output=True)
     yield cert, key
     shutil.rmtree(d, ignore_errors=True)
+
+
+# --- Real peers: scriptable SMTP destination, DNS server, smtp-sink ---------
+# (see peers.py; each factory stops what it started at the end of the test)
+
+from peers import Destination, DnsServer, SmtpSink  # noqa: E402
+
+
+def _peer_factory(cls):
+    started = []
+
+    def factory(**kw):
+        p = cls(**kw)
+        started.append(p)
+        return p.start()
+
+    return factory, started
+
+
+@pytest.fixture
+def destination():
+    """destination(rules=..., port=..., tls_cert=..., dsn=False, ...) ->
+    a started Destination."""
+    factory, started = _peer_factory(Destination)
+    yield factory
+    for p in started:
+        p.stop()
+
+
+@pytest.fixture
+def dns_server():
+    """dns_server(mx=..., hosts=..., null_mx=[...]) -> a started DnsServer;
+    use .resolver for the relay's [dns] resolver."""
+    factory, started = _peer_factory(DnsServer)
+    yield factory
+    for p in started:
+        p.stop()
+
+
+@pytest.fixture
+def smtp_sink():
+    """smtp_sink(soft_reject=["rcpt"], ...) -> a started SmtpSink."""
+    factory, started = _peer_factory(SmtpSink)
+    yield factory
+    for p in started:
+        p.stop()
