@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -423,11 +424,18 @@ dmsg_attempt_done(struct dmsg *m)
 {
 	struct deliver *d = m->d;
 	const struct config *cfg = d->cfg;
-	time_t now = time(NULL);
 	bool *fail = NULL, *delay = NULL, *ok = NULL;
+	struct timeval tv;
+	time_t now;
 	bool null_sender = m->env.sender[0] == '\0';
 	size_t i;
 
+	/*
+	 * Retry times are whole seconds: count from the next full second so
+	 * an interval is never shorter than the schedule says.
+	 */
+	gettimeofday(&tv, NULL);
+	now = tv.tv_sec + (tv.tv_usec > 0 ? 1 : 0);
 	fail = calloc(m->env.nrcpt + 1, sizeof(bool));
 	delay = calloc(m->env.nrcpt + 1, sizeof(bool));
 	ok = calloc(m->env.nrcpt + 1, sizeof(bool));
@@ -1057,13 +1065,20 @@ static void
 deliver_arm(struct deliver *d)
 {
 	struct sched_entry e;
-	struct timeval tv = { 0, 0 };
-	time_t now = time(NULL);
+	struct timeval tv = { 0, 0 }, now;
 
 	if (d->stopping || !sched_queue_peek(d->sched, &e))
 		return;
-	if (e.when > now)
-		tv.tv_sec = e.when - now;
+	gettimeofday(&now, NULL);
+	if (e.when > now.tv_sec) {
+		/* Wake at the start of the due second, to the microsecond. */
+		tv.tv_sec = e.when - now.tv_sec - 1;
+		tv.tv_usec = 1000000 - now.tv_usec;
+		if (tv.tv_usec >= 1000000) {
+			tv.tv_sec++;
+			tv.tv_usec -= 1000000;
+		}
+	}
 	evtimer_add(d->timer, &tv);
 }
 
