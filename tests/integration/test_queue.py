@@ -305,18 +305,32 @@ def test_kill9_under_load_loses_nothing(make_relay, tmpdir_path, destination):
     assert sum(1 for v in got.values() if v > 1) <= 20
 
 
+def _small_filesystem(path):
+    """A 256 KB tmpfs at path; None when this machine forbids mounting."""
+    os.makedirs(path)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", path],
+                       capture_output=True)
+    return r.returncode == 0
+
+
 def test_disk_full_gives_452_and_recovers(tmpdir_path, destination):
+    """A full disk while receiving -> 452 4.3.1, nothing half-stored, and
+    the relay goes on once there is room again.  The full disk is a small
+    tmpfs; where mounting is not allowed, a file-size limit on the relay
+    (EFBIG, handled exactly like ENOSPC) stands in for it."""
     dest = destination(rules={"rcpt": {"*": "451 4.3.0 hold"}})
     mnt = os.path.join(tmpdir_path, "small")
-    os.makedirs(mnt)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt], check=True)
+    mounted = _small_filesystem(mnt)
+    rdir = os.path.join(tmpdir_path, "r")
+    os.makedirs(rdir)
+    r = Relay(rdir, routes={"bob@example.test": "smtp://127.0.0.1:%d" % dest.port},
+              extra=RETRY % ("60s", ""))
+    r.queue = mnt
+    r.write_config(open(r.conf).read().replace("dir = %s/queue" % r.dir,
+                                               "dir = %s" % mnt))
+    if not mounted:
+        r.wrap = ["prlimit", "--fsize=200000:unlimited", "--"]
     try:
-        r = Relay(tmpdir_path + "/r" if os.makedirs(tmpdir_path + "/r") is None else "",
-                  routes={"bob@example.test": "smtp://127.0.0.1:%d" % dest.port},
-                  extra=RETRY % ("60s", ""))
-        r.queue = mnt
-        text = open(r.conf).read().replace("dir = %s/queue" % r.dir, "dir = %s" % mnt)
-        r.write_config(text)
         r.start()
         try:
             big = b"x" * 900 + b"\r\n"
@@ -325,7 +339,7 @@ def test_disk_full_gives_452_and_recovers(tmpdir_path, destination):
                 try:
                     with smtplib.SMTP(r.host, r.port, timeout=30) as s:
                         s.sendmail("s@sender.test", ["bob@example.test"],
-                                   b"Subject: f%d\r\n\r\n" % i + big * 20)
+                                   b"Subject: f%d\r\n\r\n" % i + big * (20 if mounted else 250))
                     codes.append(250)
                 except smtplib.SMTPDataError as e:
                     codes.append(e.smtp_code)
@@ -338,7 +352,7 @@ def test_disk_full_gives_452_and_recovers(tmpdir_path, destination):
             msgs = {f[:-4] for f in files if f.endswith(".msg")}
             assert envs == msgs
             assert os.listdir(os.path.join(mnt, "tmp")) == []
-            # Free space: let the destination take everything.
+            # Let the destination take everything: the queue drains.
             dest.set_rules({}, reset_counts=True)
             subprocess.run([os.environ["RELAY_BIN"], "queue", "retry", "--all",
                             "--config", r.conf], check=True, capture_output=True)
@@ -350,4 +364,5 @@ def test_disk_full_gives_452_and_recovers(tmpdir_path, destination):
         finally:
             assert r.stop() == 0, r.log_text()
     finally:
-        subprocess.run(["umount", "-l", mnt])
+        if mounted:
+            subprocess.run(["umount", "-l", mnt])
