@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "bounce_cli.h"
 #include "relay.h"
 
 struct subcommand {
@@ -19,6 +20,8 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
 	{ "serve", relay_serve_cmd, "serve [--config FILE]" },
 	{ "config", admin_config_cmd, "config check [--config FILE]" },
+	{ "bounce", bounce_cli_cmd, "bounce explain [--json] FILE...|-  /  bounce classify --reply N --status X.Y.Z --text T [--json]" },
+	{ "check", check_cli_cmd, "check ADDRESS... [--json] [--no-dns]" },
 };
 
 static void

@@ -1,0 +1,715 @@
+/*
+ * bounce_parse - bounce messages to per-recipient results.  See bounce_parse.h.
+ *
+ * For each message in the input (an mbox may hold several):
+ *  1. bounce_mime reads the structure (bounded);
+ *  2. an RFC 5965 feedback report gives "feedback" results;
+ *  3. RFC 3464 delivery-status parts give one record per recipient group;
+ *     the human-readable part fills in what the machine part leaves out;
+ *  4. otherwise, if the message looks like a bounce (sender, subject,
+ *     X-Failed-Recipients, report wording), bounce_text reads the
+ *     human-readable layout;
+ *  5. otherwise an RFC 3834 auto-reply gives one "vacation" result;
+ *  6. every record is classified (bounce_classify_hints) and, when the
+ *     report gave no enhanced code, gets the conventional inferred one.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "bounce_mime.h"
+#include "bounce_parse.h"
+#include "bounce_rules.h"
+#include "bounce_text.h"
+
+struct rec {
+	struct bounce_result res;
+	int	reply;
+	char	command[8];
+	char	action[16];
+	bool	from_dsn;
+	enum bounce_reason preset;
+};
+
+struct parse_ctx {
+	struct bounce_report *rep;
+	size_t	cap;
+	int	rc;
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static const char *
+bounce_parse_ifind(const char *s, const char *needle)
+{
+	size_t nl = strlen(needle);
+
+	if (s == NULL)
+		return NULL;
+	for (; *s; s++)
+		if (strncasecmp(s, needle, nl) == 0)
+			return s;
+	return NULL;
+}
+
+/* Copy value into out as a bare address (strip "rfc822;", <>, quotes). */
+static void
+bounce_parse_addr_value(const char *v, char *out, size_t outsz)
+{
+	const char *semi;
+	char tmp[BOUNCE_ADDR_MAX * 2];
+	size_t l;
+
+	out[0] = '\0';
+	if (v == NULL)
+		return;
+	if ((semi = strchr(v, ';')) != NULL)
+		v = semi + 1;
+	if (bounce_text_first_addr(v, strlen(v), out, outsz))
+		return;
+	/* no @: keep the token as given (e.g. a local user) */
+	while (*v == ' ' || *v == '<' || *v == '"')
+		v++;
+	l = bounce_text_oneline(v, strlen(v), tmp, sizeof(tmp));
+	while (l > 0 && (tmp[l - 1] == '>' || tmp[l - 1] == '"'))
+		tmp[--l] = '\0';
+	if (l < outsz)
+		memcpy(out, tmp, l + 1);
+}
+
+/* Value after "type;" (RFC 3464 2.1.2 address/diagnostic types). */
+static const char *
+bounce_parse_after_type(const char *v)
+{
+	const char *semi;
+
+	if (v == NULL)
+		return "";
+	semi = strchr(v, ';');
+	if (semi != NULL && semi - v < 24) {
+		v = semi + 1;
+		while (*v == ' ' || *v == '\t')
+			v++;
+	}
+	return v;
+}
+
+static void
+bounce_parse_copy(char *out, size_t outsz, const char *s)
+{
+	bounce_text_oneline(s, strlen(s), out, outsz);
+}
+
+/* ---- records ---------------------------------------------------------- */
+
+struct recs {
+	struct rec *v;
+	size_t	n;
+	size_t	cap;
+};
+
+static struct rec *
+bounce_parse_rec_new(struct recs *r)
+{
+	struct rec *nv;
+
+	if (r->n >= BOUNCE_PARSE_RESULTS)
+		return NULL;
+	if (r->n == r->cap) {
+		size_t nc = r->cap ? r->cap * 2 : 8;
+
+		if ((nv = realloc(r->v, nc * sizeof(*nv))) == NULL)
+			return NULL;
+		r->v = nv;
+		r->cap = nc;
+	}
+	memset(&r->v[r->n], 0, sizeof(r->v[0]));
+	return &r->v[r->n++];
+}
+
+static struct rec *
+bounce_parse_rec_find(struct recs *r, const char *addr)
+{
+	size_t i;
+
+	if (addr[0] == '\0')
+		return NULL;
+	for (i = 0; i < r->n; i++)
+		if (strcasecmp(r->v[i].res.recipient, addr) == 0)
+			return &r->v[i];
+	return NULL;
+}
+
+/* ---- RFC 3464 delivery-status ----------------------------------------- */
+
+static void
+bounce_parse_dsn_field(struct rec *cur, const char *name, const char *value)
+{
+	if (strcmp(name, "final-recipient") == 0 ||
+	    (strcmp(name, "original-recipient") == 0 &&
+	    cur->res.recipient[0] == '\0') ||
+	    (strcmp(name, "x-actual-recipient") == 0 &&
+	    cur->res.recipient[0] == '\0')) {
+		bounce_parse_addr_value(value, cur->res.recipient,
+		    sizeof(cur->res.recipient));
+	} else if (strcmp(name, "action") == 0) {
+		bounce_parse_copy(cur->action, sizeof(cur->action), value);
+		for (char *p = cur->action; *p; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+	} else if (strcmp(name, "status") == 0) {
+		int reply;
+
+		bounce_text_codes(value, strlen(value), &reply,
+		    cur->res.status, sizeof(cur->res.status));
+	} else if (strcmp(name, "remote-mta") == 0) {
+		bounce_parse_copy(cur->res.remote, sizeof(cur->res.remote),
+		    bounce_parse_after_type(value));
+	} else if (strcmp(name, "diagnostic-code") == 0) {
+		bounce_parse_copy(cur->res.diagnostic,
+		    sizeof(cur->res.diagnostic), bounce_parse_after_type(value));
+	}
+}
+
+static void
+bounce_parse_dsn(struct bounce_mime_msg *m, const struct bounce_mime_part *p,
+    struct recs *recs, struct parse_ctx *ctx)
+{
+	size_t pos = 0;
+	const char *t = p->text;
+	size_t len = p->text_len;
+
+	while (pos < len) {
+		struct bounce_mime_hdrs h;
+		struct rec *cur = NULL;
+		size_t used, i;
+
+		/* skip blank lines between groups */
+		while (pos < len && (t[pos] == '\n' || t[pos] == '\r' ||
+		    t[pos] == ' ' || t[pos] == '\t'))
+			pos++;
+		if (pos >= len)
+			break;
+		if (bounce_mime_parse_headers(m, t + pos, len - pos, &h,
+		    &used) < 0) {
+			ctx->rc = -1;
+			return;
+		}
+		if (used == 0) {
+			/* not a field line: skip it */
+			const char *nl = memchr(t + pos, '\n', len - pos);
+
+			pos = nl ? (size_t)(nl - t) + 1 : len;
+			continue;
+		}
+		pos += used;
+		for (i = 0; i < h.n; i++) {
+			const char *n = h.v[i].name;
+			bool is_rcpt = strcmp(n, "final-recipient") == 0 ||
+			    strcmp(n, "original-recipient") == 0;
+
+			/*
+			 * A recipient field starts a new record, unless it is
+			 * the Original-/Final- pair of the current one
+			 * (groups without blank lines occur in the wild).
+			 */
+			if (is_rcpt && (cur == NULL ||
+			    (strcmp(n, "final-recipient") == 0 &&
+			    cur->res.recipient[0] != '\0' &&
+			    cur->action[0] != '\0'))) {
+				if ((cur = bounce_parse_rec_new(recs)) == NULL)
+					return;
+				cur->from_dsn = true;
+			}
+			if (cur != NULL)
+				bounce_parse_dsn_field(cur, n, h.v[i].value);
+			else if (strcmp(n, "remote-mta") == 0 ||
+			    strcmp(n, "status") == 0 ||
+			    strcmp(n, "diagnostic-code") == 0 ||
+			    strcmp(n, "action") == 0) {
+				/* per-recipient field without a recipient */
+				if ((cur = bounce_parse_rec_new(recs)) == NULL)
+					return;
+				cur->from_dsn = true;
+				bounce_parse_dsn_field(cur, n, h.v[i].value);
+			}
+		}
+	}
+}
+
+/* ---- RFC 5965 feedback reports ---------------------------------------- */
+
+static void
+bounce_parse_arf(const struct bounce_mime_msg *m, struct recs *recs)
+{
+	const struct bounce_mime_part *fb = NULL, *orig = NULL;
+	size_t i, n0 = recs->n;
+
+	for (i = 0; i < m->nparts; i++) {
+		if (m->parts[i].kind == BOUNCE_MIME_ARF && fb == NULL)
+			fb = &m->parts[i];
+		else if (m->parts[i].kind == BOUNCE_MIME_HEADERS_ONLY &&
+		    orig == NULL)
+			orig = &m->parts[i];
+	}
+	if (fb != NULL) {
+		/* RFC 5965 3.2: Original-Rcpt-To may repeat */
+		const char *t = fb->text;
+		size_t len = fb->text_len, pos = 0;
+
+		while (pos < len) {
+			const char *nl = memchr(t + pos, '\n', len - pos);
+			size_t l = nl ? (size_t)(nl - (t + pos)) : len - pos;
+
+			if (l > 16 && strncasecmp(t + pos, "original-rcpt-to:",
+			    17) == 0) {
+				struct rec *r = bounce_parse_rec_new(recs);
+				char line[BOUNCE_ADDR_MAX * 2];
+				size_t cl = l - 17 < sizeof(line) - 1 ? l - 17 :
+				    sizeof(line) - 1;
+
+				if (r == NULL)
+					return;
+				memcpy(line, t + pos + 17, cl);
+				line[cl] = '\0';
+				bounce_parse_addr_value(line, r->res.recipient,
+				    sizeof(r->res.recipient));
+				r->preset = BOUNCE_FEEDBACK;
+			}
+			pos += l + 1;
+		}
+	}
+	if (recs->n == n0) {
+		struct rec *r = bounce_parse_rec_new(recs);
+		const char *to = orig ? bounce_mime_hdr_get(&orig->inner, "to") :
+		    NULL;
+
+		if (r == NULL)
+			return;
+		if (to != NULL)
+			bounce_parse_addr_value(to, r->res.recipient,
+			    sizeof(r->res.recipient));
+		r->preset = BOUNCE_FEEDBACK;
+	}
+}
+
+/* ---- what kind of message is this ------------------------------------- */
+
+static const char *const bounce_subjects[] = {
+	"undeliver", "undelivered", "delivery status notification",
+	"failure notice", "returned mail", "mail delivery failed",
+	"delivery failure", "non-delivery", "nondeliver", "non delivery",
+	"could not be delivered", "delivery has failed", "delivery failed",
+	"mail system error", "delivery notification", "failed delivery",
+	"returned to sender", "delivery problem", "mail failure",
+	"message not delivered", "not delivered", "failed mail",
+	"error sending", "delivery report", "notice of delivery failure",
+	"rejected", "bounce", "warning: could not send",
+	"mail could not be delivered", "delayed mail", "delivery delayed",
+	"permanent error", "\xe3\x83\xa1\xe3\x83\xbc\xe3\x83\xab\xe3\x82\xa8\xe3\x83\xa9\xe3\x83\xbc", /* "mail error" (ja) */
+	"\xe4\xb8\x8d\xe9\x81\x94", /* "undelivered" (ja) */
+	"\xd0\xbd\xd0\xb5 \xd0\xb4\xd0\xbe\xd1\x81\xd1\x82\xd0\xb0\xd0\xb2\xd0\xbb", /* "not delivered" (ru) */
+	"unzustellbar", "non remis", "no entregado", "impossible de remettre",
+};
+
+static const char *const bounce_senders[] = {
+	"mailer-daemon", "mailer_daemon", "mailerdaemon", "postmaster",
+	"post_master", "mail delivery", "mail administrator",
+	"mail system", "double-bounce", "bounce",
+};
+
+static bool
+bounce_parse_any(const char *s, const char *const *pats, size_t n)
+{
+	size_t i;
+
+	if (s == NULL)
+		return false;
+	for (i = 0; i < n; i++)
+		if (bounce_parse_ifind(s, pats[i]) != NULL)
+			return true;
+	return false;
+}
+
+static bool
+bounce_parse_is_autoreply(const struct bounce_mime_msg *m,
+    const char *subject)
+{
+	const char *as = bounce_mime_hdr_get(&m->hdrs, "auto-submitted");
+	const char *prec = bounce_mime_hdr_get(&m->hdrs, "precedence");
+	char norm[512];
+	size_t nl;
+
+	if (as != NULL && bounce_parse_ifind(as, "auto-replied") != NULL)
+		return true;
+	if (bounce_mime_hdr_get(&m->hdrs, "x-autoreply") != NULL ||
+	    bounce_mime_hdr_get(&m->hdrs, "x-autorespond") != NULL ||
+	    bounce_mime_hdr_get(&m->hdrs, "x-autoresponder") != NULL)
+		return true;
+	if (prec != NULL && bounce_parse_ifind(prec, "auto_reply") != NULL)
+		return true;
+	if (subject == NULL)
+		return false;
+	if (strncasecmp(subject, "auto:", 5) == 0 ||
+	    strncasecmp(subject, "autoreply", 9) == 0)
+		return true;
+	nl = bounce_rules_normalize(subject, strlen(subject), norm,
+	    sizeof(norm));
+	return bounce_rules_is_autoreply(norm, nl);
+}
+
+/* ---- one message ------------------------------------------------------ */
+
+static void
+bounce_parse_skip_ctx(struct bounce_mime_msg *m, struct bounce_text_ctx *tc,
+    char addrs[][BOUNCE_ADDR_MAX + 1])
+{
+	static const char *const fields[] = { "to", "from", "reply-to",
+	    "return-path", "delivered-to", "x-original-to" };
+	size_t i;
+
+	tc->nskip = 0;
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		const char *v = bounce_mime_hdr_get(&m->hdrs, fields[i]);
+
+		if (v == NULL)
+			continue;
+		if (bounce_text_first_addr(v, strlen(v), addrs[tc->nskip],
+		    BOUNCE_ADDR_MAX + 1))
+			tc->skip[tc->nskip] = addrs[tc->nskip], tc->nskip++;
+	}
+}
+
+/* Main human-readable text: the first text part outside attachments. */
+static const struct bounce_mime_part *
+bounce_parse_main_text(const struct bounce_mime_msg *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nparts; i++)
+		if (m->parts[i].kind == BOUNCE_MIME_TEXT &&
+		    m->parts[i].text_len > 0)
+			return &m->parts[i];
+	for (i = 0; i < m->nparts; i++)
+		if (m->parts[i].kind == BOUNCE_MIME_HTML &&
+		    m->parts[i].text_len > 0)
+			return &m->parts[i];
+	return NULL;
+}
+
+/* Recipients when the text names none: X-Failed-Recipients, original To. */
+static void
+bounce_parse_fallback_rcpts(const struct bounce_mime_msg *m,
+    const char *text, size_t len, struct recs *recs, const char *summary)
+{
+	const char *xf = bounce_mime_hdr_get(&m->hdrs, "x-failed-recipients");
+	const char *to = NULL;
+	size_t i;
+
+	if (xf != NULL) {
+		size_t pos = 0, xl = strlen(xf);
+
+		while (pos < xl) {
+			char a[BOUNCE_ADDR_MAX + 1];
+			const char *comma = memchr(xf + pos, ',', xl - pos);
+			size_t seg = comma ? (size_t)(comma - (xf + pos)) :
+			    xl - pos;
+			struct rec *r;
+
+			if (bounce_text_first_addr(xf + pos, seg, a, sizeof(a)) &&
+			    bounce_parse_rec_find(recs, a) == NULL &&
+			    (r = bounce_parse_rec_new(recs)) != NULL) {
+				memcpy(r->res.recipient, a, strlen(a) + 1);
+				bounce_parse_copy(r->res.diagnostic,
+				    sizeof(r->res.diagnostic), summary);
+			}
+			pos += seg + 1;
+		}
+		if (recs->n > 0)
+			return;
+	}
+	for (i = 0; i < m->nparts && to == NULL; i++)
+		if (m->parts[i].kind == BOUNCE_MIME_HEADERS_ONLY)
+			to = bounce_mime_hdr_get(&m->parts[i].inner, "to");
+	{
+		struct rec *r = bounce_parse_rec_new(recs);
+
+		if (r == NULL)
+			return;
+		if (to != NULL)
+			bounce_parse_addr_value(to, r->res.recipient,
+			    sizeof(r->res.recipient));
+		else if (text != NULL) {
+			/* an inline copy of the original headers: "To: ..." */
+			const char *p = text;
+
+			while ((p = bounce_parse_ifind(p, "\nto:")) != NULL &&
+			    (size_t)(p - text) < len) {
+				if (bounce_text_first_addr(p + 4,
+				    strcspn(p + 4, "\n"), r->res.recipient,
+				    sizeof(r->res.recipient)))
+					break;
+				p += 4;
+			}
+		}
+		bounce_parse_copy(r->res.diagnostic, sizeof(r->res.diagnostic),
+		    summary);
+	}
+}
+
+static void
+bounce_parse_finish(struct parse_ctx *ctx, struct recs *recs,
+    const char *subject, bool temp_text)
+{
+	size_t i;
+
+	for (i = 0; i < recs->n; i++) {
+		struct rec *r = &recs->v[i];
+		struct bounce_hints h;
+		struct bounce_result *out;
+		char st[16];
+		int reply = 0;
+
+		bounce_text_codes(r->res.diagnostic, strlen(r->res.diagnostic),
+		    &reply, st, sizeof(st));
+		if (r->res.status[0] == '\0')
+			memcpy(r->res.status, st, sizeof(st));
+		if (r->reply == 0)
+			r->reply = reply;
+		if (r->command[0] == '\0') {
+			const char *c = bounce_text_command(r->res.diagnostic,
+			    strlen(r->res.diagnostic));
+
+			memcpy(r->command, c, strlen(c) + 1);
+		}
+		if (r->res.remote[0] == '\0')
+			bounce_text_remote(r->res.diagnostic,
+			    strlen(r->res.diagnostic), r->res.remote,
+			    sizeof(r->res.remote));
+		memset(&h, 0, sizeof(h));
+		h.delayed = strcmp(r->action, "delayed") == 0 ||
+		    strncmp(r->action, "expire", 6) == 0;
+		h.temporary = temp_text || h.delayed;
+		h.subject = subject;
+		h.command = r->command[0] ? r->command : NULL;
+		h.preset = r->preset;
+		if (strcmp(r->action, "delivered") == 0 ||
+		    strcmp(r->action, "relayed") == 0 ||
+		    strcmp(r->action, "expanded") == 0)
+			h.preset = BOUNCE_DELIVERED;
+		bounce_classify_hints(r->reply, r->res.status,
+		    r->res.diagnostic, &h, &r->res.verdict);
+		if (r->reply > 0)
+			snprintf(r->res.reply, sizeof(r->res.reply), "%d",
+			    r->reply);
+		if (r->res.status[0] == '\0')
+			(void)bounce_status_infer(r->res.verdict.reason,
+			    r->res.verdict.temporary, r->res.status,
+			    sizeof(r->res.status));
+
+		if (ctx->rep->n >= BOUNCE_PARSE_RESULTS) {
+			ctx->rep->truncated = 1;
+			return;
+		}
+		if (ctx->rep->n == ctx->cap) {
+			size_t nc = ctx->cap ? ctx->cap * 2 : 8;
+			struct bounce_result *nv = realloc(ctx->rep->results,
+			    nc * sizeof(*nv));
+
+			if (nv == NULL) {
+				ctx->rc = -1;
+				return;
+			}
+			ctx->rep->results = nv;
+			ctx->cap = nc;
+		}
+		out = &ctx->rep->results[ctx->rep->n++];
+		*out = r->res;
+	}
+}
+
+static void
+bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len)
+{
+	struct bounce_mime_msg *m;
+	struct recs recs = { NULL, 0, 0 };
+	struct bounce_text_ctx tc;
+	char skipaddr[8][BOUNCE_ADDR_MAX + 1];
+	const struct bounce_mime_part *main_text;
+	const char *subject, *from, *text = NULL;
+	char summary[BOUNCE_DIAG_MAX];
+	char norm[2048];
+	size_t i, cut = 0, nl;
+	bool has_dsn = false, has_arf = false, bouncy, temp_text = false;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL) {
+		ctx->rc = -1;
+		return;
+	}
+	if (bounce_mime_parse(data, len, m) < 0) {
+		ctx->rc = -1;
+		goto out;
+	}
+	if (m->truncated)
+		ctx->rep->truncated = 1;
+	subject = bounce_mime_decode_words(m,
+	    bounce_mime_hdr_get(&m->hdrs, "subject"));
+	from = bounce_mime_hdr_get(&m->hdrs, "from");
+	for (i = 0; i < m->nparts; i++) {
+		if (m->parts[i].kind == BOUNCE_MIME_DSN)
+			has_dsn = true;
+		else if (m->parts[i].kind == BOUNCE_MIME_ARF)
+			has_arf = true;
+	}
+	if (strcmp(m->report_type, "feedback-report") == 0)
+		has_arf = true;
+
+	summary[0] = '\0';
+	main_text = bounce_parse_main_text(m);
+	if (main_text != NULL) {
+		text = main_text->text;
+		cut = bounce_text_cut(text, main_text->text_len);
+		bounce_text_summary(text, cut, summary, sizeof(summary));
+		nl = bounce_rules_normalize(text, cut, norm, sizeof(norm));
+		temp_text = bounce_rules_is_temporary(norm, nl);
+	}
+
+	if (has_arf) {
+		bounce_parse_arf(m, &recs);
+		goto done;
+	}
+	if (has_dsn) {
+		for (i = 0; i < m->nparts && ctx->rc == 0; i++)
+			if (m->parts[i].kind == BOUNCE_MIME_DSN)
+				bounce_parse_dsn(m, &m->parts[i], &recs, ctx);
+	}
+	bouncy = has_dsn ||
+	    bounce_mime_hdr_get(&m->hdrs, "x-failed-recipients") != NULL ||
+	    bounce_parse_any(subject, bounce_subjects,
+	    sizeof(bounce_subjects) / sizeof(bounce_subjects[0])) ||
+	    bounce_parse_any(from, bounce_senders,
+	    sizeof(bounce_senders) / sizeof(bounce_senders[0]));
+
+	if (bouncy && text != NULL) {
+		struct bounce_text_rcpt tr[BOUNCE_TEXT_RCPTS];
+		size_t n, k;
+
+		bounce_parse_skip_ctx(m, &tc, skipaddr);
+		n = bounce_text_scan(text, cut, &tc, tr, BOUNCE_TEXT_RCPTS);
+		for (k = 0; k < n; k++) {
+			struct rec *r = bounce_parse_rec_find(&recs, tr[k].addr);
+
+			if (r == NULL && has_dsn && recs.n == 1 && n == 1)
+				r = &recs.v[0];
+			if (r == NULL) {
+				if (has_dsn)
+					continue;	/* the DSN lists who failed */
+				if ((r = bounce_parse_rec_new(&recs)) == NULL)
+					break;
+				memcpy(r->res.recipient, tr[k].addr,
+				    strlen(tr[k].addr) + 1);
+			}
+			if (r->res.diagnostic[0] == '\0')
+				memcpy(r->res.diagnostic, tr[k].diag,
+				    sizeof(r->res.diagnostic));
+			if (r->res.remote[0] == '\0')
+				memcpy(r->res.remote, tr[k].remote,
+				    sizeof(r->res.remote));
+			if (r->command[0] == '\0')
+				memcpy(r->command, tr[k].command,
+				    sizeof(r->command));
+		}
+		if (recs.n == 0)
+			bounce_parse_fallback_rcpts(m, text + cut,
+			    main_text->text_len - cut, &recs, summary);
+		for (k = 0; k < recs.n; k++)
+			if (recs.v[k].res.diagnostic[0] == '\0')
+				bounce_parse_copy(recs.v[k].res.diagnostic,
+				    sizeof(recs.v[k].res.diagnostic), summary);
+	}
+	if (recs.n == 0 && !bouncy && bounce_parse_is_autoreply(m, subject)) {
+		struct rec *r = bounce_parse_rec_new(&recs);
+
+		if (r != NULL) {
+			if (from != NULL)
+				bounce_parse_addr_value(from, r->res.recipient,
+				    sizeof(r->res.recipient));
+			r->preset = BOUNCE_VACATION;
+			bounce_parse_copy(r->res.diagnostic,
+			    sizeof(r->res.diagnostic), subject ? subject : "");
+		}
+	}
+done:
+	bounce_parse_finish(ctx, &recs, subject, temp_text);
+out:
+	free(recs.v);
+	bounce_mime_free(m);
+	free(m);
+}
+
+/* ---- mbox splitting ---------------------------------------------------- */
+
+/* Is the line at p an mbox separator ("From sender date")? */
+static bool
+bounce_parse_from_line(const char *p, size_t l)
+{
+	size_t i, colons = 0;
+
+	if (l < 10 || memcmp(p, "From ", 5) != 0 || p[5] == ' ')
+		return false;
+	/* a date with a time: "Thu Jul  2 12:05:05 2020" */
+	for (i = 5; i + 2 < l; i++)
+		if (p[i] == ':' && p[i - 1] >= '0' && p[i - 1] <= '9' &&
+		    p[i + 1] >= '0' && p[i + 1] <= '9')
+			colons++;
+	return colons >= 1;
+}
+
+int
+bounce_parse(const char *data, size_t len, struct bounce_report *rep)
+{
+	struct parse_ctx ctx = { rep, 0, 0 };
+	size_t start = 0, pos, nmsg = 0;
+	bool mbox;
+
+	memset(rep, 0, sizeof(*rep));
+	if (data == NULL)
+		return 0;
+	if (len > BOUNCE_PARSE_PREFIX) {
+		len = BOUNCE_PARSE_PREFIX;
+		rep->truncated = 1;
+	}
+	mbox = len > 5 && memcmp(data, "From ", 5) == 0;
+	pos = 0;
+	while (mbox && pos < len) {
+		const char *nl = memchr(data + pos, '\n', len - pos);
+		size_t next = nl ? (size_t)(nl - data) + 1 : len;
+
+		if (pos > start && bounce_parse_from_line(data + pos,
+		    next - pos)) {
+			if (nmsg + 1 >= BOUNCE_PARSE_MESSAGES) {
+				rep->truncated = 1;
+				break;
+			}
+			bounce_parse_message(&ctx, data + start, pos - start);
+			nmsg++;
+			start = pos;
+		}
+		pos = next;
+	}
+	if (start < len && ctx.rc == 0) {
+		bounce_parse_message(&ctx, data + start, len - start);
+		nmsg++;
+	}
+	rep->messages = nmsg;
+	return ctx.rc;
+}
+
+void
+bounce_report_free(struct bounce_report *rep)
+{
+	free(rep->results);
+	rep->results = NULL;
+	rep->n = 0;
+}

@@ -1,0 +1,597 @@
+/*
+ * bounce_rules - text rules and their matcher.  See bounce_rules.h.
+ *
+ * The table is ordered: the first matching rule wins, so rules that name a
+ * precise cause (a full mailbox, a blocklist, an SPF failure) come before
+ * the generic ones ("rejected", "not allowed").  The compiled form (pattern
+ * split at '*', two bigram keys per pattern for the prefilter) is built
+ * once under pthread_once.
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "bounce_rules.h"
+
+struct bounce_rule {
+	enum bounce_reason reason;
+	const char *pat;
+};
+
+#define R(reason, pat)	{ BOUNCE_##reason, pat }
+
+static const struct bounce_rule rules[] = {
+	/* --- delivered / not failures --- */
+
+	/* --- the mailbox is full (RFC 3463 X.2.2), several languages --- */
+	R(MAILBOXFULL, "mailbox full"),
+	R(MAILBOXFULL, "mailbox is full"),
+	R(MAILBOXFULL, "mail box full"),
+	R(MAILBOXFULL, "mailbox is over quota"),
+	R(MAILBOXFULL, "mailbox over quota"),
+	R(MAILBOXFULL, "over quota"),
+	R(MAILBOXFULL, "overquota"),
+	R(MAILBOXFULL, "over its quota"),
+	R(MAILBOXFULL, "quota exceeded"),
+	R(MAILBOXFULL, "quota exceed"),
+	R(MAILBOXFULL, "exceeded * quota"),
+	R(MAILBOXFULL, "exceeds * quota"),
+	R(MAILBOXFULL, "quota full"),
+	R(MAILBOXFULL, "disk quota"),
+	R(MAILBOXFULL, "mailbox quota"),
+	R(MAILBOXFULL, "mailbox size limit"),
+	R(MAILBOXFULL, "mailbox has exceeded"),
+	R(MAILBOXFULL, "mailbox exceeded"),
+	R(MAILBOXFULL, "account is full"),
+	R(MAILBOXFULL, "inbox is full"),
+	R(MAILBOXFULL, "mailfolder is full"),
+	R(MAILBOXFULL, "full mailbox"),
+	R(MAILBOXFULL, "not enough disk space"),
+	R(MAILBOXFULL, "insufficient disk space"),
+	R(MAILBOXFULL, "not enough space"),
+	R(MAILBOXFULL, "exceeded storage allocation"),
+	R(MAILBOXFULL, "storage allocation exceeded"),
+	R(MAILBOXFULL, "too much mail data"),
+	R(MAILBOXFULL, "space has been used up"),
+	R(MAILBOXFULL, "mailbox is overfull"),
+	R(MAILBOXFULL, "postfach voll"),
+	R(MAILBOXFULL, "postfach ist voll"),
+	R(MAILBOXFULL, "boite du destinataire pleine"),
+	R(MAILBOXFULL, "boite aux lettres pleine"),
+	R(MAILBOXFULL, "buzon lleno"),
+	R(MAILBOXFULL, "casella piena"),
+
+	/* --- message too big for the system (X.3.4) or the mailbox (X.2.3) --- */
+	R(MESGTOOBIG, "message too large"),
+	R(MESGTOOBIG, "message too big"),
+	R(MESGTOOBIG, "message is too large"),
+	R(MESGTOOBIG, "message is too big"),
+	R(MESGTOOBIG, "message size exceeds"),
+	R(MESGTOOBIG, "message size limit"),
+	R(MESGTOOBIG, "message length exceeds"),
+	R(MESGTOOBIG, "maximum message size"),
+	R(MESGTOOBIG, "exceeds the maximum size"),
+	R(MESGTOOBIG, "exceeds size limit"),
+	R(MESGTOOBIG, "size exceeds the maximum"),
+	R(MESGTOOBIG, "mail size exceeds"),
+	R(MESGTOOBIG, "message file too big"),
+	R(MESGTOOBIG, "larger than the maximum"),
+	R(MESGTOOBIG, "too large for this system"),
+
+	/* --- account disabled / suspended --- */
+	R(SUSPEND, "account disabled"),
+	R(SUSPEND, "account is disabled"),
+	R(SUSPEND, "account has been disabled"),
+	R(SUSPEND, "mailbox disabled"),
+	R(SUSPEND, "mailbox is disabled"),
+	R(SUSPEND, "mailbox has been disabled"),
+	R(SUSPEND, "account suspended"),
+	R(SUSPEND, "account is suspended"),
+	R(SUSPEND, "account has been suspended"),
+	R(SUSPEND, "account is inactive"),
+	R(SUSPEND, "inactive account"),
+	R(SUSPEND, "mailbox is inactive"),
+	R(SUSPEND, "account is locked"),
+	R(SUSPEND, "account has been locked"),
+	R(SUSPEND, "mailbox is frozen"),
+	R(SUSPEND, "user suspended"),
+	R(SUSPEND, "recipient suspended"),
+	R(SUSPEND, "service suspended"),
+
+	/* --- moved without forwarding (X.1.6) --- */
+	R(HASMOVED, "has been moved"),
+	R(HASMOVED, "has moved"),
+	R(HASMOVED, "address has changed"),
+
+	/* --- relaying denied --- */
+	R(NORELAYING, "relay access denied"),
+	R(NORELAYING, "relaying denied"),
+	R(NORELAYING, "relay denied"),
+	R(NORELAYING, "relay not permitted"),
+	R(NORELAYING, "relaying not permitted"),
+	R(NORELAYING, "relay not allowed"),
+	R(NORELAYING, "relaying not allowed"),
+	R(NORELAYING, "not permitted to relay"),
+	R(NORELAYING, "not allowed to relay"),
+	R(NORELAYING, "unable to relay"),
+	R(NORELAYING, "we do not relay"),
+	R(NORELAYING, "relay prohibited"),
+	R(NORELAYING, "relaying prohibited"),
+	R(NORELAYING, "no relaying"),
+	R(NORELAYING, "relaying mail to * is not allowed"),
+
+	/* --- authentication of the sender domain: SPF, DKIM, DMARC --- */
+	R(AUTHFAILURE, "dmarc"),
+	R(AUTHFAILURE, " spf "),
+	R(AUTHFAILURE, " spf:"),
+	R(AUTHFAILURE, " spf-"),
+	R(AUTHFAILURE, "spf check"),
+	R(AUTHFAILURE, "spf fail"),
+	R(AUTHFAILURE, "spf record"),
+	R(AUTHFAILURE, "sender policy framework"),
+	R(AUTHFAILURE, "dkim"),
+	R(AUTHFAILURE, "unauthenticated email"),
+	R(AUTHFAILURE, "sender is unauthenticated"),
+	R(AUTHFAILURE, "authentication checks"),
+
+	/* --- sending host has no usable reverse DNS --- */
+	R(REQUIREPTR, "reverse dns"),
+	R(REQUIREPTR, "reverse lookup"),
+	R(REQUIREPTR, "ptr record"),
+	R(REQUIREPTR, "cannot find your hostname"),
+	R(REQUIREPTR, "cannot find your reverse hostname"),
+	R(REQUIREPTR, "ip name lookup failed"),
+	R(REQUIREPTR, "no ptr"),
+	R(REQUIREPTR, "rdns"),
+	R(REQUIREPTR, "reverse hostname"),
+
+	/* --- reputation --- */
+	R(BADREPUTATION, "poor reputation"),
+	R(BADREPUTATION, "bad reputation"),
+	R(BADREPUTATION, "low reputation"),
+	R(BADREPUTATION, "ip reputation"),
+	R(BADREPUTATION, "sender reputation"),
+
+	/* --- rate limits --- */
+	R(SPEEDING, "rate limit"),
+	R(SPEEDING, "rate-limit"),
+	R(SPEEDING, "ratelimit"),
+	R(SPEEDING, "too many messages"),
+	R(SPEEDING, "sending rate"),
+	R(SPEEDING, "message rate"),
+	R(SPEEDING, "throttl"),
+	R(SPEEDING, "unusual rate"),
+
+	/* --- too many connections --- */
+	R(TOOMANYCONN, "too many connections"),
+	R(TOOMANYCONN, "too many concurrent"),
+	R(TOOMANYCONN, "too many sessions"),
+	R(TOOMANYCONN, "too many smtp sessions"),
+	R(TOOMANYCONN, "connection limit"),
+	R(TOOMANYCONN, "maximum number of connections"),
+
+	/* --- blocklists, blocked sending host --- */
+	R(BLOCKED, "spamhaus"),
+	R(BLOCKED, "spamcop"),
+	R(BLOCKED, "sorbs"),
+	R(BLOCKED, "barracuda"),
+	R(BLOCKED, "blacklist"),
+	R(BLOCKED, "black list"),
+	R(BLOCKED, "blocklist"),
+	R(BLOCKED, "block list"),
+	R(BLOCKED, "dnsbl"),
+	R(BLOCKED, " rbl"),
+	R(BLOCKED, "blocked using"),
+	R(BLOCKED, "client host * blocked"),
+	R(BLOCKED, "listed at"),
+	R(BLOCKED, "listed in"),
+	R(BLOCKED, "banned sending ip"),
+	R(BLOCKED, "dynamic ip"),
+	R(BLOCKED, "dialup"),
+	R(BLOCKED, "dial-up"),
+	R(BLOCKED, "smtp server of your isp"),
+	R(BLOCKED, "access denied"),
+	R(BLOCKED, "connection refused by"),
+	R(BLOCKED, "connection rejected"),
+	R(BLOCKED, "your ip"),
+	R(BLOCKED, "ip address * blocked"),
+	R(BLOCKED, "has been blocked"),
+
+	/* --- the recipient does not exist --- */
+	R(USERUNKNOWN, "user unknown"),
+	R(USERUNKNOWN, "unknown user"),
+	R(USERUNKNOWN, "user is unknown"),
+	R(USERUNKNOWN, "no such user"),
+	R(USERUNKNOWN, "no such mailbox"),
+	R(USERUNKNOWN, "no such recipient"),
+	R(USERUNKNOWN, "no such address"),
+	R(USERUNKNOWN, "no such account"),
+	R(USERUNKNOWN, "unknown recipient"),
+	R(USERUNKNOWN, "recipient unknown"),
+	R(USERUNKNOWN, "unknown mailbox"),
+	R(USERUNKNOWN, "mailbox unknown"),
+	R(USERUNKNOWN, "unknown address"),
+	R(USERUNKNOWN, "address unknown"),
+	R(USERUNKNOWN, "addressee unknown"),
+	R(USERUNKNOWN, "unknown local part"),
+	R(USERUNKNOWN, "recipient not found"),
+	R(USERUNKNOWN, "user not found"),
+	R(USERUNKNOWN, "mailbox not found"),
+	R(USERUNKNOWN, "address not found"),
+	R(USERUNKNOWN, "recipient does not exist"),
+	R(USERUNKNOWN, "user does not exist"),
+	R(USERUNKNOWN, "user doesn't exist"),
+	R(USERUNKNOWN, "mailbox does not exist"),
+	R(USERUNKNOWN, "address does not exist"),
+	R(USERUNKNOWN, "account does not exist"),
+	R(USERUNKNOWN, "account that you tried to reach does not exist"),
+	R(USERUNKNOWN, "doesn't have a * account"),
+	R(USERUNKNOWN, "no mailbox here by that name"),
+	R(USERUNKNOWN, "invalid recipient"),
+	R(USERUNKNOWN, "invalid mailbox"),
+	R(USERUNKNOWN, "not a valid mailbox"),
+	R(USERUNKNOWN, "recipient name is not recognized"),
+	R(USERUNKNOWN, "mailbox unavailable"),
+	R(USERUNKNOWN, "no mailbox"),
+	R(USERUNKNOWN, "unknown or illegal alias"),
+	R(USERUNKNOWN, "not our customer"),
+
+	/* --- the domain does not exist --- */
+	R(HOSTUNKNOWN, "host unknown"),
+	R(HOSTUNKNOWN, "unknown host"),
+	R(HOSTUNKNOWN, "host not found"),
+	R(HOSTUNKNOWN, "domain not found"),
+	R(HOSTUNKNOWN, "host or domain name not found"),
+	R(HOSTUNKNOWN, "name or service not known"),
+	R(HOSTUNKNOWN, "unrouteable mail domain"),
+	R(HOSTUNKNOWN, "no such domain"),
+	R(HOSTUNKNOWN, "domain does not exist"),
+	R(HOSTUNKNOWN, "unknown domain"),
+	R(HOSTUNKNOWN, "nxdomain"),
+
+	/* --- sender address rejected --- */
+	R(REJECTED, "sender address rejected"),
+	R(REJECTED, "sender rejected"),
+	R(REJECTED, "sender verify failed"),
+	R(REJECTED, "sender denied"),
+	R(REJECTED, "invalid sender"),
+	R(REJECTED, "unknown sender"),
+	R(REJECTED, "domain of sender address"),
+	R(REJECTED, "sender domain"),
+
+	/* --- viruses and spam --- */
+	R(VIRUSDETECTED, "virus"),
+	R(VIRUSDETECTED, "malware"),
+	R(VIRUSDETECTED, "infected"),
+	R(SPAMDETECTED, "spam"),
+	R(SPAMDETECTED, "unsolicited"),
+	R(SPAMDETECTED, "junk mail"),
+
+	/* --- RFC 5322 format --- */
+	R(NOTCOMPLIANTRFC, "rfc 5322"),
+	R(NOTCOMPLIANTRFC, "rfc5322"),
+	R(NOTCOMPLIANTRFC, "rfc 2822"),
+	R(NOTCOMPLIANTRFC, "rfc2822"),
+	R(NOTCOMPLIANTRFC, "rfc 822"),
+	R(NOTCOMPLIANTRFC, "rfc822"),
+
+	/* --- content --- */
+	R(CONTENTERROR, "improper use of 8-bit data"),
+	R(CONTENTERROR, "8-bit data"),
+	R(CONTENTERROR, "invalid mime"),
+
+	/* --- policy --- */
+	R(POLICYVIOLATION, "policy violation"),
+	R(POLICYVIOLATION, "violates"),
+	R(POLICYVIOLATION, "violation of"),
+
+	/* --- TLS --- */
+	R(FAILEDSTARTTLS, "starttls"),
+	R(FAILEDSTARTTLS, "tls is required"),
+	R(FAILEDSTARTTLS, "tls required"),
+	R(FAILEDSTARTTLS, "tls negotiation failed"),
+
+	/* --- security --- */
+	R(SECURITYERROR, "authentication required"),
+	R(SECURITYERROR, "must authenticate"),
+	R(SECURITYERROR, "authentication failed"),
+
+	/* --- domain accepts no mail --- */
+	R(NOTACCEPT, "does not accept mail"),
+	R(NOTACCEPT, "null mx"),
+	R(NOTACCEPT, "accepts no mail"),
+
+	/* --- delivery gave up after retries --- */
+	R(EXPIRED, "retry time not reached"),
+	R(EXPIRED, "message expired"),
+	R(EXPIRED, "delivery time expired"),
+	R(EXPIRED, "cannot send message for"),
+	R(EXPIRED, "could not be delivered within"),
+	R(EXPIRED, "retry timeout exceeded"),
+	R(EXPIRED, "in the queue too long"),
+	R(EXPIRED, "too long in queue"),
+	R(EXPIRED, "queue lifetime"),
+
+	/* --- network --- */
+	R(NETWORKERROR, "connection refused"),
+	R(NETWORKERROR, "connection timed out"),
+	R(NETWORKERROR, "timed out"),
+	R(NETWORKERROR, "network is unreachable"),
+	R(NETWORKERROR, "no route to host"),
+	R(NETWORKERROR, "lost connection"),
+	R(NETWORKERROR, "connection reset"),
+	R(NETWORKERROR, "could not connect"),
+	R(NETWORKERROR, "unable to connect"),
+	R(NETWORKERROR, "loops back to myself"),
+	R(NETWORKERROR, "too many hops"),
+	R(NETWORKERROR, "routing loop"),
+	R(NETWORKERROR, "mail loop"),
+
+	/* --- systems --- */
+	R(SYSTEMFULL, "insufficient system storage"),
+	R(SYSTEMFULL, "no space left on device"),
+	R(SYSTEMFULL, "disk full"),
+	R(SYSTEMERROR, "system error"),
+	R(SYSTEMERROR, "internal error"),
+	R(SYSTEMERROR, "local error"),
+	R(SYSTEMERROR, "server error"),
+	R(SYSTEMERROR, "configuration error"),
+
+	/* --- mail protocol --- */
+	R(SYNTAXERROR, "syntax error"),
+	R(SYNTAXERROR, "command unrecognized"),
+	R(SYNTAXERROR, "command not recognized"),
+	R(SYNTAXERROR, "unrecognized command"),
+	R(SYNTAXERROR, "bad sequence of commands"),
+
+	/* --- local delivery program --- */
+	R(MAILERERROR, "mailer error"),
+	R(MAILERERROR, "exited with"),
+	R(MAILERERROR, "exit status"),
+	R(MAILERERROR, "command died"),
+	R(MAILERERROR, "procmail"),
+
+	/* --- recipient-side filters (generic wording last) --- */
+	R(FILTERED, "filtered"),
+	R(FILTERED, "refused by recipient"),
+	R(FILTERED, "rejected by recipient"),
+};
+
+#define NRULES	(sizeof(rules) / sizeof(rules[0]))
+
+/* Auto-reply wording (RFC 3834 replies rarely carry a code). */
+static const char *const autoreply_pats[] = {
+	"out of office", "out of the office", "out-of-office", "on vacation",
+	"on holiday", "on leave", "auto-reply", "autoreply", "auto reply",
+	"automatic reply", "automatische antwort", "abwesenheit",
+	"i am away", "i'm away", "i am currently away", "i will be away",
+	"away from the office", "away from my desk", "away from my email",
+	"i am out", "i'm out", "i will be out", "currently out",
+	"absent du bureau", "je suis absent", "fuera de la oficina",
+	"ausencia", "vacation", "vacances", "urlaub",
+};
+
+/* "This is a temporary error" and friends (qualifies 5xx-less reports). */
+static const char *const temporary_pats[] = {
+	"temporary failure", "temporary error", "temporarily", "is temporary",
+	"try again later", "please try again", "will be retried",
+	"will retry", "will keep trying", "still trying", "deferred",
+	"delayed", "has not yet been delivered", "not been delivered yet",
+	"will continue to try", "delivery attempts will continue",
+};
+
+#define FRAG_MAX	6
+
+struct compiled_rule {
+	uint16_t key[2];	/* bigram hashes that must be in the text */
+	uint8_t	nkey;
+	uint8_t	nfrag;
+	uint16_t off[FRAG_MAX];
+	uint16_t len[FRAG_MAX];
+};
+
+static struct compiled_rule compiled[NRULES];
+static pthread_once_t compiled_once = PTHREAD_ONCE_INIT;
+
+#define BIGRAM_BITS	4096
+
+static uint16_t
+bounce_rules_key(unsigned char a, unsigned char b)
+{
+	return (uint16_t)(((unsigned)a * 131u + (unsigned)b) & (BIGRAM_BITS - 1));
+}
+
+static void
+bounce_rules_compile_one(const char *pat, struct compiled_rule *c)
+{
+	size_t i, start = 0, plen = strlen(pat), best = 0, bestlen = 0;
+
+	c->nfrag = 0;
+	c->nkey = 0;
+	for (i = 0; i <= plen; i++) {
+		if (i < plen && pat[i] != '*')
+			continue;
+		if (i > start && c->nfrag < FRAG_MAX) {
+			c->off[c->nfrag] = (uint16_t)start;
+			c->len[c->nfrag] = (uint16_t)(i - start);
+			if (i - start > bestlen) {
+				bestlen = i - start;
+				best = c->nfrag;
+			}
+			c->nfrag++;
+		}
+		start = i + 1;
+	}
+	if (bestlen >= 2) {
+		const unsigned char *f = (const unsigned char *)pat + c->off[best];
+
+		c->key[c->nkey++] = bounce_rules_key(f[0], f[1]);
+		if (bestlen >= 4)
+			c->key[c->nkey++] = bounce_rules_key(f[bestlen - 2],
+			    f[bestlen - 1]);
+	}
+}
+
+static void
+bounce_rules_compile(void)
+{
+	size_t i;
+
+	for (i = 0; i < NRULES; i++)
+		bounce_rules_compile_one(rules[i].pat, &compiled[i]);
+}
+
+size_t
+bounce_rules_normalize(const char *in, size_t len, char *out, size_t outsz)
+{
+	size_t i, o = 0;
+	int space = 1;
+
+	if (outsz < 3) {
+		if (outsz)
+			out[0] = '\0';
+		return 0;
+	}
+	out[o++] = ' ';
+	for (i = 0; in != NULL && i < len && o < outsz - 2; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c <= ' ' || c == 0x7f) {
+			if (!space)
+				out[o++] = ' ';
+			space = 1;
+			continue;
+		}
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c - 'A' + 'a');
+		out[o++] = (char)c;
+		space = 0;
+	}
+	if (!space)
+		out[o++] = ' ';
+	out[o] = '\0';
+	return o;
+}
+
+static int
+bounce_rules_frags(const char *norm, size_t len, const char *pat,
+    const struct compiled_rule *c)
+{
+	size_t pos = 0;
+	unsigned i;
+
+	for (i = 0; i < c->nfrag; i++) {
+		const char *hit;
+
+		if (pos >= len)
+			return 0;
+		hit = memmem(norm + pos, len - pos, pat + c->off[i], c->len[i]);
+		if (hit == NULL)
+			return 0;
+		pos = (size_t)(hit - norm) + c->len[i];
+	}
+	return 1;
+}
+
+int
+bounce_rules_pattern_match(const char *norm, size_t len, const char *pattern)
+{
+	struct compiled_rule c;
+
+	if (strlen(pattern) > UINT16_MAX)
+		return 0;
+	bounce_rules_compile_one(pattern, &c);
+	return bounce_rules_frags(norm, len, pattern, &c);
+}
+
+static void
+bounce_rules_bigrams(const char *norm, size_t len, uint8_t *bits)
+{
+	size_t i;
+
+	memset(bits, 0, BIGRAM_BITS / 8);
+	for (i = 0; i + 1 < len; i++) {
+		uint16_t k = bounce_rules_key((unsigned char)norm[i],
+		    (unsigned char)norm[i + 1]);
+
+		bits[k >> 3] |= (uint8_t)(1u << (k & 7));
+	}
+}
+
+static int
+bounce_rules_try(const char *norm, size_t len, const uint8_t *bits, size_t i)
+{
+	const struct compiled_rule *c = &compiled[i];
+	unsigned k;
+
+	for (k = 0; k < c->nkey; k++)
+		if (!(bits[c->key[k] >> 3] & (1u << (c->key[k] & 7))))
+			return 0;
+	return bounce_rules_frags(norm, len, rules[i].pat, c);
+}
+
+enum bounce_reason
+bounce_rules_match(const char *norm, size_t len, const char **which)
+{
+	uint8_t bits[BIGRAM_BITS / 8];
+	size_t i;
+
+	pthread_once(&compiled_once, bounce_rules_compile);
+	if (which)
+		*which = NULL;
+	if (norm == NULL || len == 0)
+		return BOUNCE_UNDEFINED;
+	bounce_rules_bigrams(norm, len, bits);
+	for (i = 0; i < NRULES; i++) {
+		if (bounce_rules_try(norm, len, bits, i)) {
+			if (which)
+				*which = rules[i].pat;
+			return rules[i].reason;
+		}
+	}
+	return BOUNCE_UNDEFINED;
+}
+
+int
+bounce_rules_match_reason(const char *norm, size_t len, enum bounce_reason r)
+{
+	uint8_t bits[BIGRAM_BITS / 8];
+	size_t i;
+
+	pthread_once(&compiled_once, bounce_rules_compile);
+	if (norm == NULL || len == 0)
+		return 0;
+	bounce_rules_bigrams(norm, len, bits);
+	for (i = 0; i < NRULES; i++)
+		if (rules[i].reason == r && bounce_rules_try(norm, len, bits, i))
+			return 1;
+	return 0;
+}
+
+static int
+bounce_rules_any(const char *norm, size_t len, const char *const *pats,
+    size_t n)
+{
+	size_t i;
+
+	if (norm == NULL)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (memmem(norm, len, pats[i], strlen(pats[i])) != NULL)
+			return 1;
+	return 0;
+}
+
+int
+bounce_rules_is_autoreply(const char *norm, size_t len)
+{
+	return bounce_rules_any(norm, len, autoreply_pats,
+	    sizeof(autoreply_pats) / sizeof(autoreply_pats[0]));
+}
+
+int
+bounce_rules_is_temporary(const char *norm, size_t len)
+{
+	return bounce_rules_any(norm, len, temporary_pats,
+	    sizeof(temporary_pats) / sizeof(temporary_pats[0]));
+}

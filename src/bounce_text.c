@@ -1,0 +1,807 @@
+/*
+ * bounce_text - heuristics for human-readable bounce text.  See bounce_text.h.
+ *
+ * The shape shared by MTA reports: a preamble, then for each failed
+ * recipient a line that starts with (or labels) the address, followed by
+ * what went wrong; then, often, a transcript; then a copy of the original
+ * message.  We cut the copy off, find "anchor" lines, and give each anchor
+ * the lines up to the next one.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "bounce_text.h"
+
+#define LINES_MAX	2000	/* lines of report text looked at */
+#define BLOCK_LINES	40	/* lines that can belong to one recipient */
+
+struct line {
+	const char *p;
+	size_t	len;
+};
+
+static int
+bounce_text_lower(int c)
+{
+	return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
+}
+
+/* Case-insensitive search of an ASCII needle in a byte string. */
+static const char *
+bounce_text_find(const char *s, size_t len, const char *needle)
+{
+	size_t nl = strlen(needle), i;
+	int first;
+
+	if (nl == 0 || nl > len)
+		return nl == 0 ? s : NULL;
+	first = bounce_text_lower((unsigned char)needle[0]);
+	for (i = 0; i + nl <= len; i++) {
+		if (bounce_text_lower((unsigned char)s[i]) != first)
+			continue;
+		if (strncasecmp(s + i, needle, nl) == 0) {
+			size_t k;
+
+			/* strncasecmp stops at NUL; check every byte */
+			for (k = 0; k < nl; k++)
+				if (bounce_text_lower((unsigned char)s[i + k]) !=
+				    bounce_text_lower((unsigned char)needle[k]))
+					break;
+			if (k == nl)
+				return s + i;
+		}
+	}
+	return NULL;
+}
+
+static size_t
+bounce_text_lines(const char *text, size_t len, struct line *lines,
+    size_t max)
+{
+	size_t pos = 0, n = 0;
+
+	while (pos < len && n < max) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t l = nl ? (size_t)(nl - (text + pos)) : len - pos;
+
+		lines[n].p = text + pos;
+		lines[n].len = (l > 0 && text[pos + l - 1] == '\r') ? l - 1 : l;
+		n++;
+		pos += l + 1;
+	}
+	return n;
+}
+
+static void
+bounce_text_trim(const char **p, size_t *len)
+{
+	while (*len > 0 && ((unsigned char)**p <= ' '))
+		(*p)++, (*len)--;
+	while (*len > 0 && ((unsigned char)(*p)[*len - 1] <= ' '))
+		(*len)--;
+}
+
+/* ---- where the original message starts -------------------------------- */
+
+static const char *const cut_phrases[] = {
+	"original message follows",
+	"unsent message follows",
+	"returned mail follows",
+	"returned message follows",
+	"copy of the message",
+	"copy of your message",
+	"copy of the original message",
+	"message headers follow",
+	"header of the original message",
+	"headers of the original message",
+	"original message header",
+	"original message's header",
+	"original message text",
+	"rfc822 message",
+	"content-type: message/rfc822",
+	"content-type: text/rfc822-headers",
+	"message/rfc822",
+	"text of the original message",
+	"--- original message ---",
+	"----- original message -----",
+	"-----original message-----",
+	"original message:",
+	"--- the message follows",
+};
+
+/* Header fields that only a copied original message starts with. */
+static const char *const cut_fields[] = {
+	"received: ", "return-path:", "dkim-signature:", "arc-seal:",
+	"x-received:", "authentication-results:", "domainkey-signature:",
+	"x-google-dkim-signature:", "x-gm-message-state:",
+};
+
+size_t
+bounce_text_cut(const char *text, size_t len)
+{
+	size_t pos = 0, i, seen = 0;
+
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t l = nl ? (size_t)(nl - (text + pos)) : len - pos;
+		const char *p = text + pos;
+		size_t tl = l;
+
+		bounce_text_trim(&p, &tl);
+		if (tl > 0 && tl < 120) {
+			for (i = 0; i < sizeof(cut_phrases) /
+			    sizeof(cut_phrases[0]); i++)
+				if (bounce_text_find(p, tl, cut_phrases[i]))
+					return pos;
+		}
+		if (seen > 0 && l > 0 && text[pos] != ' ' && text[pos] != '\t') {
+			for (i = 0; i < sizeof(cut_fields) /
+			    sizeof(cut_fields[0]); i++) {
+				size_t fl = strlen(cut_fields[i]);
+
+				if (l >= fl && strncasecmp(text + pos,
+				    cut_fields[i], fl) == 0)
+					return pos;
+			}
+		}
+		if (tl > 0)
+			seen++;
+		pos += l + 1;
+	}
+	return len;
+}
+
+/* ---- addresses -------------------------------------------------------- */
+
+static bool
+bounce_text_local_char(unsigned char c)
+{
+	if (c >= 0x80)
+		return true;	/* RFC 6531 UTF-8 local parts */
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9'))
+		return true;
+	return strchr(".!#$%&'*+/=?^_`{|}~-", c) != NULL && c != '\0';
+}
+
+static bool
+bounce_text_domain_char(unsigned char c)
+{
+	return c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+}
+
+/*
+ * Find the next address at or after *pos in s; on success set *start and
+ * *alen and advance *pos past it.
+ */
+static bool
+bounce_text_next_addr(const char *s, size_t len, size_t *pos, size_t *start,
+    size_t *alen)
+{
+	size_t i;
+
+	for (i = *pos; i < len; i++) {
+		size_t l, r;
+		bool dot = false;
+
+		if (s[i] != '@')
+			continue;
+		l = i;
+		while (l > 0 && bounce_text_local_char((unsigned char)s[l - 1]) &&
+		    i - l < 64)
+			l--;
+		/* a local part does not start or end with '.' (RFC 5322 3.4.1) */
+		while (l < i && (s[l] == '.' || s[l] == '\'' || s[l] == '/' ||
+		    s[l] == '='))
+			l++;
+		r = i + 1;
+		while (r < len && bounce_text_domain_char((unsigned char)s[r]) &&
+		    r - i < 255) {
+			if (s[r] == '.')
+				dot = true;
+			r++;
+		}
+		while (r > i + 1 && (s[r - 1] == '.' || s[r - 1] == '-'))
+			r--;
+		if (l == i || r == i + 1) {
+			continue;
+		}
+		{
+			size_t k;
+
+			dot = false;
+			for (k = i + 1; k < r; k++)
+				if (s[k] == '.')
+					dot = true;
+		}
+		if (!dot && !(r - i - 1 == 9 && strncasecmp(s + i + 1,
+		    "localhost", 9) == 0))
+			continue;
+		*start = l;
+		*alen = r - l;
+		*pos = r;
+		return true;
+	}
+	*pos = len;
+	return false;
+}
+
+bool
+bounce_text_first_addr(const char *s, size_t len, char *out, size_t outsz)
+{
+	size_t pos = 0, st, al;
+
+	if (outsz == 0)
+		return false;
+	out[0] = '\0';
+	if (!bounce_text_next_addr(s, len, &pos, &st, &al))
+		return false;
+	if (al >= outsz)
+		return false;
+	memcpy(out, s + st, al);
+	out[al] = '\0';
+	return true;
+}
+
+static bool
+bounce_text_skipped(const struct bounce_text_ctx *ctx, const char *a,
+    size_t al)
+{
+	size_t i, at;
+
+	for (i = 0; ctx != NULL && i < ctx->nskip; i++)
+		if (ctx->skip[i] != NULL && strlen(ctx->skip[i]) == al &&
+		    strncasecmp(ctx->skip[i], a, al) == 0)
+			return true;
+	for (at = 0; at < al && a[at] != '@'; at++)
+		;
+	if ((at == 13 && strncasecmp(a, "mailer-daemon", 13) == 0) ||
+	    (at == 13 && strncasecmp(a, "double-bounce", 13) == 0))
+		return true;
+	return false;
+}
+
+/* Lines whose addresses are never recipients. */
+static bool
+bounce_text_line_is_sender(const char *p, size_t l)
+{
+	static const char *const labels[] = {
+		"from:", "reply-to:", "sender:", "return-path:", "message-id:",
+		"in-reply-to:", "references:", "envelope-from", "x-sender",
+		"mail from", "original-envelope-id", "reporting-mta",
+		"received-from-mta",
+	};
+	size_t i;
+
+	bounce_text_trim(&p, &l);
+	for (i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)
+		if (l >= strlen(labels[i]) &&
+		    strncasecmp(p, labels[i], strlen(labels[i])) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Is the address at offset st of the line in "anchor" position: the first
+ * thing on the line (after blanks, quotes, '<', '>>>' bullets), or right
+ * after a short label ("Failed Recipient: ", "Unknown user: ")?
+ */
+static bool
+bounce_text_anchor_pos(const char *p, size_t l, size_t st)
+{
+	size_t i = 0, colon = SIZE_MAX;
+
+	while (i < st && (p[i] == ' ' || p[i] == '\t' || p[i] == '<' ||
+	    p[i] == '"' || p[i] == '\'' || p[i] == '>' || p[i] == '*' ||
+	    p[i] == '-' || p[i] == '(' || p[i] == '['))
+		i++;
+	if (i == st)
+		return true;
+	/* a label: words ending in ':' within 48 bytes, no digits */
+	for (size_t k = i; k < st; k++) {
+		if (p[k] == ':') {
+			colon = k;
+			break;
+		}
+		if (p[k] >= '0' && p[k] <= '9')
+			return false;
+	}
+	if (colon == SIZE_MAX || colon - i > 48)
+		return false;
+	for (size_t k = colon + 1; k < st; k++)
+		if (!(p[k] == ' ' || p[k] == '\t' || p[k] == '<' ||
+		    p[k] == '"'))
+			return false;
+	{
+		/* "MAIL FROM:" and friends label the sender */
+		const char *lab = p + i;
+		size_t ll = colon - i;
+
+		if (bounce_text_find(lab, ll, "from") ||
+		    bounce_text_find(lab, ll, "sender") ||
+		    bounce_text_find(lab, ll, "reply"))
+			return false;
+	}
+	(void)l;
+	return true;
+}
+
+/* ---- codes, command, remote ------------------------------------------- */
+
+static bool
+bounce_text_isdigit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Status code at s[i] ("5.1.1"): returns its length or 0. */
+static size_t
+bounce_text_status_at(const char *s, size_t len, size_t i)
+{
+	size_t j = i, d;
+
+	if (i > 0 && (bounce_text_isdigit(s[i - 1]) || s[i - 1] == '.' ||
+	    (s[i - 1] >= 'a' && s[i - 1] <= 'z') ||
+	    (s[i - 1] >= 'A' && s[i - 1] <= 'Z')))
+		return 0;
+	if (j >= len || (s[j] != '2' && s[j] != '4' && s[j] != '5'))
+		return 0;
+	j++;
+	if (j >= len || s[j] != '.')
+		return 0;
+	j++;
+	for (d = 0; j < len && bounce_text_isdigit(s[j]) && d < 4; j++, d++)
+		;
+	if (d == 0 || d > 3 || j >= len || s[j] != '.')
+		return 0;
+	j++;
+	for (d = 0; j < len && bounce_text_isdigit(s[j]) && d < 4; j++, d++)
+		;
+	if (d == 0 || d > 3)
+		return 0;
+	/* "5.1.1." at the end of a sentence is fine, "5.1.1.2" is not */
+	if (j < len && (bounce_text_isdigit(s[j]) || (s[j] == '.' &&
+	    j + 1 < len && bounce_text_isdigit(s[j + 1]))))
+		return 0;
+	return j - i;
+}
+
+/* Reply code at s[i] ("550"): 1 if it is one. */
+static bool
+bounce_text_reply_at(const char *s, size_t len, size_t i)
+{
+	if (i + 3 > len)
+		return false;
+	if (s[i] != '2' && s[i] != '4' && s[i] != '5')
+		return false;
+	if (s[i + 1] < '0' || s[i + 1] > '5' || !bounce_text_isdigit(s[i + 2]))
+		return false;
+	if (i > 0) {
+		char c = s[i - 1];
+
+		if (!(c == ' ' || c == '\t' || c == '\n' || c == '(' ||
+		    c == ':' || c == '"' || c == '\'' || c == '<' || c == '>' ||
+		    c == '[' || c == ';' || c == '=' || c == ','))
+			return false;
+	}
+	if (i + 3 < len) {
+		char c = s[i + 3];
+
+		if (bounce_text_isdigit(c) || (c >= 'a' && c <= 'z') ||
+		    (c >= 'A' && c <= 'Z') || c == '@' || c == '/')
+			return false;
+		if (c == '.' && i + 4 < len && bounce_text_isdigit(s[i + 4]))
+			return false;
+	}
+	return true;
+}
+
+void
+bounce_text_codes(const char *s, size_t len, int *reply, char *status,
+    size_t statussz)
+{
+	size_t i, sl, first_status = SIZE_MAX, first_status_len = 0;
+	int first_reply = 0;
+
+	*reply = 0;
+	if (statussz)
+		status[0] = '\0';
+	for (i = 0; i < len; i++) {
+		if (s[i] != '2' && s[i] != '4' && s[i] != '5')
+			continue;
+		if (first_status == SIZE_MAX &&
+		    (sl = bounce_text_status_at(s, len, i)) > 0) {
+			first_status = i;
+			first_status_len = sl;
+		}
+		if (bounce_text_reply_at(s, len, i)) {
+			int code = (s[i] - '0') * 100 + (s[i + 1] - '0') * 10 +
+			    (s[i + 2] - '0');
+
+			/* "550 5.1.1" / "550-5.1.1": code and status together */
+			if (i + 5 < len && (s[i + 3] == ' ' || s[i + 3] == '-') &&
+			    (sl = bounce_text_status_at(s, len, i + 4)) > 0 &&
+			    s[i + 4] == s[i]) {
+				*reply = code;
+				if (sl < statussz) {
+					memcpy(status, s + i + 4, sl);
+					status[sl] = '\0';
+				}
+				return;
+			}
+			if (first_reply == 0)
+				first_reply = code;
+		}
+	}
+	*reply = first_reply;
+	if (first_status != SIZE_MAX && first_status_len < statussz) {
+		memcpy(status, s + first_status, first_status_len);
+		status[first_status_len] = '\0';
+	}
+}
+
+const char *
+bounce_text_command(const char *s, size_t len)
+{
+	static const struct { const char *pat; const char *cmd; } cmds[] = {
+		{ "rcpt to", "RCPT" }, { "rcpt command", "RCPT" },
+		{ "rcpt response", "RCPT" }, { "our rcpt", "RCPT" },
+		{ "mail from", "MAIL" }, { "mail command", "MAIL" },
+		{ "end of data", "DATA" }, { "final data", "DATA" },
+		{ "data command", "DATA" }, { ">>> data", "DATA" },
+		{ "after data", "DATA" }, { "our data", "DATA" },
+		{ "ehlo", "EHLO" }, { "helo", "EHLO" },
+		{ "greeting", "CONN" }, { "initial connection", "CONN" },
+	};
+	const char *best = "", *hit;
+	size_t i, bestpos = SIZE_MAX;
+
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if ((hit = bounce_text_find(s, len, cmds[i].pat)) != NULL &&
+		    (size_t)(hit - s) < bestpos) {
+			bestpos = (size_t)(hit - s);
+			best = cmds[i].cmd;
+		}
+	}
+	return best;
+}
+
+static bool
+bounce_text_host_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+}
+
+void
+bounce_text_remote(const char *s, size_t len, char *out, size_t outsz)
+{
+	static const char *const intro[] = {
+		"remote host ", "host ", "talking to ", "server ", "by ",
+	};
+	size_t i;
+
+	if (outsz == 0)
+		return;
+	out[0] = '\0';
+	for (i = 0; i < sizeof(intro) / sizeof(intro[0]); i++) {
+		const char *p = s, *hit;
+		size_t left = len;
+
+		while ((hit = bounce_text_find(p, left, intro[i])) != NULL) {
+			size_t off = (size_t)(hit - s) + strlen(intro[i]), e = off;
+			bool dot = false;
+
+			while (e < len && bounce_text_host_char((unsigned char)s[e])) {
+				if (s[e] == '.')
+					dot = true;
+				e++;
+			}
+			while (e > off && (s[e - 1] == '.' || s[e - 1] == '-'))
+				e--;
+			if (dot && e - off >= 4 && e - off < outsz &&
+			    (e >= len || s[e] != '@')) {
+				memcpy(out, s + off, e - off);
+				out[e - off] = '\0';
+				return;
+			}
+			left = len - (size_t)(hit - s) - 1;
+			p = hit + 1;
+		}
+	}
+}
+
+/* ---- one-line UTF-8 --------------------------------------------------- */
+
+/* Length of a valid UTF-8 sequence at s (RFC 3629), 0 if invalid. */
+static size_t
+bounce_text_utf8_len(const unsigned char *s, size_t len)
+{
+	size_t n, i;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (n > len)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 ||
+	    cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	/* C1 controls are control characters too */
+	if (cp >= 0x80 && cp < 0xa0)
+		return 0;
+	return n;
+}
+
+size_t
+bounce_text_oneline(const char *s, size_t len, char *out, size_t outsz)
+{
+	size_t i = 0, o = 0;
+	bool space = true;
+
+	if (outsz == 0)
+		return 0;
+	while (i < len) {
+		unsigned char c = (unsigned char)s[i];
+		size_t n;
+
+		if (c < 0x20 || c == 0x7f || c == ' ') {
+			if (!space && o + 1 < outsz)
+				out[o++] = ' ';
+			space = true;
+			i++;
+			continue;
+		}
+		n = bounce_text_utf8_len((const unsigned char *)s + i, len - i);
+		if (n == 0) {
+			if (o + 1 >= outsz)
+				break;
+			out[o++] = '?';
+			i++;
+			space = false;
+			continue;
+		}
+		if (o + n >= outsz)
+			break;
+		memcpy(out + o, s + i, n);
+		o += n;
+		i += n;
+		space = false;
+	}
+	while (o > 0 && out[o - 1] == ' ')
+		o--;
+	out[o] = '\0';
+	return o;
+}
+
+/* ---- boilerplate ------------------------------------------------------ */
+
+static const char *const boiler[] = {
+	"this message was created automatically",
+	"this is an automatically generated",
+	"this is the mail system at host",
+	"this is the qmail-send program",
+	"i'm afraid i wasn't able to deliver",
+	"i'm sorry to have to inform you",
+	"a message that you sent could not be delivered",
+	"message could not be delivered to one or more",
+	"recipients. this is a permanent error",
+	"its recipients. this is a permanent",
+	"the following address(es) failed",
+	"for further assistance, please",
+	"if you do so, please include",
+	"you can delete your own text",
+	"please contact your system administrator",
+	"the mail system",
+	"transcript of session follows",
+	"the following addresses had",
+	"non-delivered information",
+	"this is a mime-encapsulated message",
+	"this is a multi-part message",
+	"--",
+};
+
+static bool
+bounce_text_is_boiler(const char *p, size_t l)
+{
+	size_t i;
+
+	bounce_text_trim(&p, &l);
+	if (l == 0)
+		return true;
+	for (i = 0; i < sizeof(boiler) / sizeof(boiler[0]); i++) {
+		size_t bl = strlen(boiler[i]);
+
+		if (bl == 2) {
+			if (l >= 2 && p[0] == '-' && p[1] == '-' &&
+			    bounce_text_find(p, l, "------") != NULL)
+				return true;
+			continue;
+		}
+		if (bounce_text_find(p, l, boiler[i]) != NULL)
+			return true;
+	}
+	return false;
+}
+
+static size_t
+bounce_text_append(char *out, size_t outsz, size_t o, const char *p,
+    size_t l)
+{
+	if (o > 0 && o + 1 < outsz)
+		out[o++] = ' ';
+	if (l > outsz - 1 - o)
+		l = outsz - 1 - o;
+	memcpy(out + o, p, l);
+	o += l;
+	out[o] = '\0';
+	return o;
+}
+
+size_t
+bounce_text_summary(const char *text, size_t len, char *out, size_t outsz)
+{
+	struct line lines[256];
+	size_t n, i, o = 0;
+	char tmp[BOUNCE_DIAG_MAX * 2];
+
+	if (outsz == 0)
+		return 0;
+	out[0] = '\0';
+	n = bounce_text_lines(text, len, lines, 256);
+	for (i = 0; i < n && o + 1 < sizeof(tmp); i++) {
+		const char *p = lines[i].p;
+		size_t l = lines[i].len;
+
+		if (bounce_text_is_boiler(p, l))
+			continue;
+		bounce_text_trim(&p, &l);
+		o = bounce_text_append(tmp, sizeof(tmp), o, p, l);
+	}
+	return bounce_text_oneline(tmp, o, out, outsz);
+}
+
+/* ---- recipients ------------------------------------------------------- */
+
+struct anchor {
+	size_t	line;
+	size_t	st;		/* address offset in the line */
+	size_t	alen;
+};
+
+/*
+ * The diagnostic of one block: the server's reply lines if there are any
+ * ("550 5.1.1 ..." with its continuations), else the block's text.
+ */
+static void
+bounce_text_block_diag(const struct line *lines, size_t from, size_t to,
+    const struct anchor *a, struct bounce_text_rcpt *r)
+{
+	char buf[BOUNCE_DIAG_MAX * 2];
+	size_t o = 0, i;
+
+	buf[0] = '\0';
+	for (i = from; i < to; i++) {
+		const char *p = lines[i].p;
+		size_t l = lines[i].len;
+
+		if (i == a->line) {
+			/* drop the address (and what precedes it) */
+			size_t cut = a->st + a->alen;
+
+			while (cut < l && (p[cut] == '>' || p[cut] == ':' ||
+			    p[cut] == '"' || p[cut] == ' ' || p[cut] == '.' ||
+			    p[cut] == ','))
+				cut++;
+			p += cut;
+			l -= cut;
+		}
+		if (bounce_text_is_boiler(p, l))
+			continue;
+		bounce_text_trim(&p, &l);
+		if (l == 0)
+			continue;
+		o = bounce_text_append(buf, sizeof(buf), o, p, l);
+		if (o + 2 >= sizeof(buf))
+			break;
+	}
+	bounce_text_oneline(buf, o, r->diag, sizeof(r->diag));
+	bounce_text_remote(lines[from].p, (size_t)(lines[to - 1].p +
+	    lines[to - 1].len - lines[from].p), r->remote, sizeof(r->remote));
+	{
+		const char *cmd = bounce_text_command(lines[from].p,
+		    (size_t)(lines[to - 1].p + lines[to - 1].len -
+		    lines[from].p));
+		size_t cl = strlen(cmd);
+
+		memcpy(r->command, cmd, cl + 1);
+	}
+}
+
+size_t
+bounce_text_scan(const char *text, size_t len,
+    const struct bounce_text_ctx *ctx, struct bounce_text_rcpt *out,
+    size_t max)
+{
+	static __thread struct line lines[LINES_MAX];
+	struct anchor anchors[BOUNCE_TEXT_RCPTS];
+	struct anchor loose[BOUNCE_TEXT_RCPTS];
+	size_t nlines, i, na = 0, nl = 0, nout = 0;
+	struct anchor *use;
+	size_t nuse;
+
+	nlines = bounce_text_lines(text, len, lines, LINES_MAX);
+	for (i = 0; i < nlines; i++) {
+		const char *p = lines[i].p;
+		size_t l = lines[i].len, pos = 0, st, al;
+
+		if (bounce_text_line_is_sender(p, l))
+			continue;
+		while (bounce_text_next_addr(p, l, &pos, &st, &al)) {
+			struct anchor a = { i, st, al };
+			bool dup = false;
+			size_t k;
+
+			if (bounce_text_skipped(ctx, p + st, al))
+				continue;
+			/* the sender's address in "MAIL FROM:<...>" */
+			if (st >= 1 && bounce_text_find(p, st, "from") != NULL &&
+			    bounce_text_find(p, st, "rcpt") == NULL)
+				continue;
+			if (bounce_text_anchor_pos(p, l, st)) {
+				for (k = 0; k < na; k++)
+					if (anchors[k].alen == al &&
+					    strncasecmp(lines[anchors[k].line].p +
+					    anchors[k].st, p + st, al) == 0)
+						dup = true;
+				if (!dup && na < BOUNCE_TEXT_RCPTS)
+					anchors[na++] = a;
+			}
+			dup = false;
+			for (k = 0; k < nl; k++)
+				if (loose[k].alen == al &&
+				    strncasecmp(lines[loose[k].line].p +
+				    loose[k].st, p + st, al) == 0)
+					dup = true;
+			if (!dup && nl < BOUNCE_TEXT_RCPTS)
+				loose[nl++] = a;
+		}
+	}
+	use = na > 0 ? anchors : loose;
+	nuse = na > 0 ? na : nl;
+	for (i = 0; i < nuse && nout < max; i++) {
+		struct bounce_text_rcpt *r = &out[nout];
+		size_t from = use[i].line, to;
+
+		to = i + 1 < nuse ? use[i + 1].line : nlines;
+		/* several addresses on one line share the line */
+		if (to <= from)
+			to = from + 1;
+		if (to - from > BLOCK_LINES)
+			to = from + BLOCK_LINES;
+		memset(r, 0, sizeof(*r));
+		if (use[i].alen >= sizeof(r->addr))
+			continue;
+		memcpy(r->addr, lines[from].p + use[i].st, use[i].alen);
+		r->addr[use[i].alen] = '\0';
+		bounce_text_block_diag(lines, from, to, &use[i], r);
+		nout++;
+	}
+	return nout;
+}
