@@ -16,6 +16,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "bounce.h"
 #include "bounce_codes.h"
@@ -224,42 +225,52 @@ bounce_status_infer(enum bounce_reason r, bool temporary, char *out,
 }
 
 /*
- * Rules that only describe a category in general words; a specific status
- * code beats them (e.g. "550 5.1.1 ... rejected by filter" stays userunknown
- * only if the filter wording is all we have).
+ * With a status code that says "user unknown", these wordings still win:
+ * the code is the server's generic refusal, the words the actual cause
+ * (e.g. "550 5.1.1 Mailbox full").
  */
 static bool
-bounce_reason_generic(enum bounce_reason r)
+bounce_reason_beats_userunknown(enum bounce_reason r)
 {
 	switch (r) {
-	case BOUNCE_FILTERED:
-	case BOUNCE_SYSTEMERROR:
-	case BOUNCE_NETWORKERROR:
-	case BOUNCE_SYNTAXERROR:
-	case BOUNCE_SECURITYERROR:
-	case BOUNCE_POLICYVIOLATION:
-	case BOUNCE_MAILERERROR:
-	case BOUNCE_EXPIRED:
+	case BOUNCE_NORELAYING:
+	case BOUNCE_BLOCKED:
+	case BOUNCE_MAILBOXFULL:
+	case BOUNCE_HASMOVED:
+	case BOUNCE_REJECTED:
+	case BOUNCE_NOTACCEPT:
 		return true;
 	default:
 		return false;
 	}
 }
 
+static bool
+bounce_streq(const char *a, const char *b)
+{
+	return a != NULL && strcasecmp(a, b) == 0;
+}
+
 int
 bounce_classify_hints(int reply, const char *status, const char *text,
     const struct bounce_hints *hints, struct bounce_verdict *v)
 {
+	static const struct bounce_hints nohints;
 	char norm[BOUNCE_RULES_TEXT_MAX];
 	size_t nlen = 0;
 	enum bounce_reason r = BOUNCE_UNDEFINED, tr, sr;
-	int cls = 0, subj, det;
+	int cls = 0, subj, det, tier = BOUNCE_RULE_NORMAL;
 	bool strong = false, temporary;
-	const char *ct = NULL;
+	const char *ct = NULL, *cmd;
 
+	if (hints == NULL)
+		hints = &nohints;
+	cmd = hints->command;
 	if (status != NULL && *status != '\0' &&
 	    bounce_codes_status_parse(status, strlen(status), &cls, &subj,
 	    &det) < 0)
+		status = NULL;
+	if (status != NULL && *status == '\0')
 		status = NULL;
 	if (reply < 200 || reply > 599)
 		reply = 0;
@@ -267,27 +278,70 @@ bounce_classify_hints(int reply, const char *status, const char *text,
 		nlen = bounce_rules_normalize(text, strlen(text), norm,
 		    sizeof(norm));
 
-	temporary = cls == 4 || (cls == 0 && reply >= 400 && reply < 500) ||
-	    (cls == 0 && reply == 0 && hints != NULL && hints->temporary);
+	/* RFC 3463 3.1 / RFC 5321 4.2.1: the first digit says permanence */
+	if (cls != 0)
+		temporary = cls == 4;
+	else if (reply != 0)
+		temporary = reply < 500;
+	else
+		temporary = hints->temporary;
 
 	if (cls == 2 || (cls == 0 && reply >= 200 && reply < 300)) {
 		r = BOUNCE_DELIVERED;
 		goto out;
 	}
-	if (hints != NULL && hints->preset != BOUNCE_UNDEFINED) {
+	if (hints->preset != BOUNCE_UNDEFINED) {
 		r = hints->preset;
 		goto out;
 	}
-	tr = bounce_rules_match(norm, nlen, NULL);
+	/* RFC 3464 2.3.6: "x-unix" diagnostics come from a local program */
+	if (bounce_streq(hints->diag_type, "x-unix")) {
+		r = BOUNCE_MAILERERROR;
+		goto out;
+	}
+	tr = bounce_rules_match(norm, nlen, &tier, NULL);
 	sr = status ? bounce_codes_status_reason(status, &strong) :
 	    BOUNCE_UNDEFINED;
-	if (tr != BOUNCE_UNDEFINED &&
-	    !(strong && sr != BOUNCE_UNDEFINED && bounce_reason_generic(tr)))
-		r = tr;
-	else if (sr != BOUNCE_UNDEFINED)
+	if (tr != BOUNCE_UNDEFINED) {
+		if (tier != BOUNCE_RULE_NORMAL || !strong ||
+		    sr == BOUNCE_UNDEFINED)
+			r = tr;
+		else if (sr == BOUNCE_USERUNKNOWN &&
+		    bounce_reason_beats_userunknown(tr))
+			r = tr;
+		else
+			r = sr;
+	} else
 		r = sr;
-	else if (hints != NULL && hints->delayed)
+
+	/*
+	 * "User unknown" wording is taken at its word when the refusal came
+	 * in answer to RCPT TO, or the status code agrees.  Said after the
+	 * message data, or with no command known, it is the recipient
+	 * side's filter refusing this message (the reference parser's
+	 * convention, which the labels follow).
+	 */
+	if (r == BOUNCE_USERUNKNOWN && tr == BOUNCE_USERUNKNOWN &&
+	    tier == BOUNCE_RULE_NORMAL && sr != BOUNCE_USERUNKNOWN &&
+	    !bounce_streq(cmd, "RCPT"))
+		r = BOUNCE_FILTERED;
+
+	/* a refusal of MAIL FROM is about the sender, not the recipient */
+	if (bounce_streq(cmd, "MAIL") && (r == BOUNCE_USERUNKNOWN ||
+	    r == BOUNCE_HOSTUNKNOWN || r == BOUNCE_FILTERED ||
+	    r == BOUNCE_UNDEFINED))
+		r = BOUNCE_REJECTED;
+	if (r != BOUNCE_UNDEFINED)
+		goto out;
+
+	if (bounce_streq(cmd, "CONN") || bounce_streq(cmd, "EHLO"))
+		r = BOUNCE_BLOCKED;	/* refused before any address was sent */
+	else if (hints->delayed)
 		r = BOUNCE_EXPIRED;
+	else if (reply >= 500 && reply <= 504)
+		r = BOUNCE_SYNTAXERROR;	/* RFC 5321 4.2.2: 50x are syntax errors */
+	else if (bounce_streq(hints->diag_type, "x-postfix"))
+		r = BOUNCE_MAILERERROR;
 	else if (nlen > 2 || reply != 0 || status != NULL)
 		r = BOUNCE_ONHOLD;
 
@@ -298,7 +352,7 @@ out:
 	v->actor = reasons[r].actor;
 	v->meaning = reasons[r].meaning;
 	v->fix = reasons[r].fix;
-	if (status != NULL && *status != '\0')
+	if (status != NULL)
 		ct = bounce_codes_status_text(status);
 	if (ct == NULL && reply != 0)
 		ct = bounce_codes_reply_text(reply);

@@ -97,6 +97,7 @@ struct bounce_hints {
 	bool	temporary;	/* the report itself says "temporary"/"deferred" */
 	const char *subject;	/* Subject of the bounce, for "cannot send for N days" */
 	const char *command;	/* SMTP command that failed ("RCPT", "DATA", "EHLO"...), or NULL */
+	const char *diag_type;	/* RFC 3464 diagnostic-type ("smtp", "x-unix"...), or NULL */
 	enum bounce_reason preset;	/* a reason the layout itself states, or BOUNCE_UNDEFINED */
 };
 

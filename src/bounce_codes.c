@@ -30,7 +30,7 @@ static const struct code_entry code_table[] = {
 	{ 0, 0, "an error the server did not describe with a code", U, false },
 
 	/* X.1: addressing (RFC 3463 3.2) */
-	{ 1, 0, "a problem with an address", U, false },
+	{ 1, 0, "a problem with an address", BOUNCE_USERUNKNOWN, false },
 	{ 1, 1, "the mailbox does not exist at the destination (bad or mistyped address)", BOUNCE_USERUNKNOWN, true },
 	{ 1, 2, "the domain of the address does not exist or cannot receive mail", BOUNCE_HOSTUNKNOWN, true },
 	{ 1, 3, "the recipient address is not written correctly (bad syntax)", BOUNCE_USERUNKNOWN, true },
@@ -43,24 +43,24 @@ static const struct code_entry code_table[] = {
 	{ 1, 10, "the recipient's domain declares that it accepts no mail (null MX)", BOUNCE_NOTACCEPT, false },
 
 	/* X.2: mailbox (3.3) */
-	{ 2, 0, "a problem with the recipient's mailbox", U, false },
-	{ 2, 1, "the mailbox is disabled and not accepting messages", BOUNCE_USERUNKNOWN, false },
+	{ 2, 0, "a problem with the recipient's mailbox", BOUNCE_FILTERED, false },
+	{ 2, 1, "the mailbox is disabled and not accepting messages", BOUNCE_FILTERED, false },
 	{ 2, 2, "the recipient's mailbox is full", BOUNCE_MAILBOXFULL, true },
 	{ 2, 3, "the message is larger than the recipient's mailbox allows", BOUNCE_EXCEEDLIMIT, true },
-	{ 2, 4, "a mailing list could not be expanded", BOUNCE_SYSTEMERROR, false },
+	{ 2, 4, "a mailing list could not be expanded", BOUNCE_FILTERED, false },
 
 	/* X.3: mail system (3.4) */
-	{ 3, 0, "a problem with the destination mail system", U, false },
+	{ 3, 0, "a problem with the destination mail system", BOUNCE_SYSTEMERROR, false },
 	{ 3, 1, "the destination mail system is out of storage", BOUNCE_SYSTEMFULL, true },
 	{ 3, 2, "the destination system is not accepting network mail", BOUNCE_NOTACCEPT, false },
-	{ 3, 3, "the destination system cannot handle a feature the message needs", BOUNCE_CONTENTERROR, false },
+	{ 3, 3, "the destination system cannot handle a feature the message needs", BOUNCE_SYSTEMERROR, false },
 	{ 3, 4, "the message is larger than the destination system accepts", BOUNCE_MESGTOOBIG, true },
 	{ 3, 5, "the destination mail system is misconfigured", BOUNCE_SYSTEMERROR, true },
 	{ 3, 6, "the requested message priority was changed", U, false },
 
 	/* X.4: network and routing (3.5) */
 	{ 4, 0, "a network or routing problem", BOUNCE_NETWORKERROR, false },
-	{ 4, 1, "the destination server did not answer", BOUNCE_NETWORKERROR, false },
+	{ 4, 1, "the destination server did not answer", BOUNCE_EXPIRED, true },
 	{ 4, 2, "the connection to the destination server broke", BOUNCE_NETWORKERROR, false },
 	{ 4, 3, "a directory (DNS) lookup failed", BOUNCE_SYSTEMERROR, false },
 	{ 4, 4, "no route to the destination could be found", BOUNCE_HOSTUNKNOWN, false },
@@ -72,18 +72,18 @@ static const struct code_entry code_table[] = {
 	{ 5, 0, "a problem in the mail protocol conversation", U, false },
 	{ 5, 1, "a command the server did not recognise", BOUNCE_SYNTAXERROR, false },
 	{ 5, 2, "a command with bad syntax", BOUNCE_SYNTAXERROR, false },
-	{ 5, 3, "the message has too many recipients", BOUNCE_EXCEEDLIMIT, false },
-	{ 5, 4, "a command with invalid arguments", BOUNCE_SYNTAXERROR, false },
-	{ 5, 5, "a protocol version the server does not support", BOUNCE_SYNTAXERROR, false },
+	{ 5, 3, "the message has too many recipients", BOUNCE_TOOMANYCONN, false },
+	{ 5, 4, "a command with invalid arguments", BOUNCE_SYSTEMERROR, false },
+	{ 5, 5, "a protocol version the server does not support", BOUNCE_SYSTEMERROR, false },
 	{ 5, 6, "an authentication exchange line was too long", BOUNCE_SYNTAXERROR, false },
 
 	/* X.6: message content or media (3.7) */
 	{ 6, 0, "a problem with the message content", BOUNCE_CONTENTERROR, false },
-	{ 6, 1, "the message contains a media type the destination does not support", BOUNCE_CONTENTERROR, true },
-	{ 6, 2, "the message needed conversion but conversion was not allowed", BOUNCE_CONTENTERROR, true },
-	{ 6, 3, "the message needed a conversion that is not supported", BOUNCE_CONTENTERROR, true },
+	{ 6, 1, "the message contains a media type the destination does not support", BOUNCE_CONTENTERROR, false },
+	{ 6, 2, "the message needed conversion but conversion was not allowed", BOUNCE_CONTENTERROR, false },
+	{ 6, 3, "the message needed a conversion that is not supported", BOUNCE_CONTENTERROR, false },
 	{ 6, 4, "the message was converted with loss of content", BOUNCE_CONTENTERROR, false },
-	{ 6, 5, "converting the message failed", BOUNCE_CONTENTERROR, true },
+	{ 6, 5, "converting the message failed", BOUNCE_CONTENTERROR, false },
 	{ 6, 6, "the message content was no longer available", BOUNCE_CONTENTERROR, false },
 	{ 6, 7, "non-ASCII (international) addresses are not allowed here", BOUNCE_CONTENTERROR, false },
 	{ 6, 8, "a UTF-8 reply was needed but the client does not allow it", BOUNCE_CONTENTERROR, false },
@@ -92,8 +92,8 @@ static const struct code_entry code_table[] = {
 
 	/* X.7: security or policy (3.8 and later) */
 	{ 7, 0, "a security or policy problem", BOUNCE_SECURITYERROR, false },
-	{ 7, 1, "the destination refused the message by policy (not authorised)", U, false },
-	{ 7, 2, "sending to this mailing list is not allowed", BOUNCE_POLICYVIOLATION, false },
+	{ 7, 1, "the destination refused the message by policy (not authorised)", BOUNCE_SECURITYERROR, false },
+	{ 7, 2, "sending to this mailing list is not allowed", BOUNCE_SECURITYERROR, false },
 	{ 7, 3, "a required security conversion was not possible", BOUNCE_SECURITYERROR, true },
 	{ 7, 4, "a required security feature is not supported", BOUNCE_SECURITYERROR, true },
 	{ 7, 5, "a cryptographic operation failed", BOUNCE_SECURITYERROR, true },

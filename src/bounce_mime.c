@@ -662,7 +662,7 @@ bounce_mime_walk(struct walk_ctx *w, const char *body, size_t blen,
 	}
 	bounce_mime_ctype(ctval, type, sizeof(type), boundary,
 	    sizeof(boundary), charset, sizeof(charset), NULL, 0);
-	if (strncmp(type, "multipart/", 10) == 0) {
+	if (strlen(type) > 10 && memcmp(type, "multipart/", 10) == 0) {
 		if (boundary[0] == '\0') {
 			bounce_mime_leaf(w, body, blen, "text/plain", charset,
 			    cte, depth, in_att);

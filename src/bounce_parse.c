@@ -13,11 +13,15 @@
  *  6. every record is classified (bounce_classify_hints) and, when the
  *     report gave no enhanced code, gets the conventional inferred one.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include <jansson.h>
+
+#include "bounce_codes.h"
 #include "bounce_mime.h"
 #include "bounce_parse.h"
 #include "bounce_rules.h"
@@ -28,6 +32,7 @@ struct rec {
 	int	reply;
 	char	command[8];
 	char	action[16];
+	char	diag_type[16];	/* RFC 3464 diagnostic-type, lower-case */
 	bool	from_dsn;
 	enum bounce_reason preset;
 };
@@ -143,6 +148,27 @@ bounce_parse_rec_find(struct recs *r, const char *addr)
 
 /* ---- RFC 3464 delivery-status ----------------------------------------- */
 
+/* RFC 3464 2.3.4: Status = status-code, maybe followed by a comment. */
+static void
+bounce_parse_status_field(const char *v, char *out, size_t outsz)
+{
+	size_t n = 0;
+	int c, a, b;
+
+	out[0] = '\0';
+	while (*v == ' ' || *v == '\t')
+		v++;
+	while ((v[n] >= '0' && v[n] <= '9') || v[n] == '.')
+		n++;
+	while (n > 0 && v[n - 1] == '.')
+		n--;
+	if (n == 0 || n >= outsz ||
+	    bounce_codes_status_parse(v, n, &c, &a, &b) < 0)
+		return;
+	memcpy(out, v, n);
+	out[n] = '\0';
+}
+
 static void
 bounce_parse_dsn_field(struct rec *cur, const char *name, const char *value)
 {
@@ -159,26 +185,34 @@ bounce_parse_dsn_field(struct rec *cur, const char *name, const char *value)
 			if (*p >= 'A' && *p <= 'Z')
 				*p = (char)(*p - 'A' + 'a');
 	} else if (strcmp(name, "status") == 0) {
-		int reply;
-
-		bounce_text_codes(value, strlen(value), &reply,
-		    cur->res.status, sizeof(cur->res.status));
+		bounce_parse_status_field(value, cur->res.status,
+		    sizeof(cur->res.status));
 	} else if (strcmp(name, "remote-mta") == 0) {
 		bounce_parse_copy(cur->res.remote, sizeof(cur->res.remote),
 		    bounce_parse_after_type(value));
 	} else if (strcmp(name, "diagnostic-code") == 0) {
+		const char *semi = strchr(value, ';');
+		size_t tl = semi ? (size_t)(semi - value) : 0, k;
+
 		bounce_parse_copy(cur->res.diagnostic,
 		    sizeof(cur->res.diagnostic), bounce_parse_after_type(value));
+		while (tl > 0 && value[tl - 1] == ' ')
+			tl--;
+		if (tl > 0 && tl < sizeof(cur->diag_type)) {
+			for (k = 0; k < tl; k++)
+				cur->diag_type[k] = (char)((value[k] >= 'A' &&
+				    value[k] <= 'Z') ? value[k] - 'A' + 'a' :
+				    value[k]);
+			cur->diag_type[tl] = '\0';
+		}
 	}
 }
 
 static void
-bounce_parse_dsn(struct bounce_mime_msg *m, const struct bounce_mime_part *p,
+bounce_parse_dsn(struct bounce_mime_msg *m, const char *t, size_t len,
     struct recs *recs, struct parse_ctx *ctx)
 {
 	size_t pos = 0;
-	const char *t = p->text;
-	size_t len = p->text_len;
 
 	while (pos < len) {
 		struct bounce_mime_hdrs h;
@@ -359,6 +393,184 @@ bounce_parse_is_autoreply(const struct bounce_mime_msg *m,
 	return bounce_rules_is_autoreply(norm, nl);
 }
 
+/* ---- DSN fields inside the text part ---------------------------------- */
+
+/*
+ * Some MTAs print the RFC 3464 fields inside the human-readable text
+ * ("Technical report:\nReporting-MTA: ...\nFinal-Recipient: ...") and
+ * attach no delivery-status part.  Read that block as a DSN.
+ */
+static bool
+bounce_parse_inline_dsn(struct bounce_mime_msg *m, const char *text,
+    size_t len, struct recs *recs, struct parse_ctx *ctx)
+{
+	size_t pos = 0, start = SIZE_MAX, end, n0 = recs->n, lines;
+
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t l = nl ? (size_t)(nl - (text + pos)) : len - pos;
+
+		if (l > 16 && (strncasecmp(text + pos, "final-recipient:",
+		    16) == 0 || strncasecmp(text + pos, "reporting-mta:",
+		    14) == 0 || strncasecmp(text + pos, "original-recipient:",
+		    19) == 0)) {
+			start = pos;
+			break;
+		}
+		pos += l + 1;
+	}
+	if (start == SIZE_MAX)
+		return false;
+	/* the field block: at most 60 lines from there */
+	for (end = start, lines = 0; end < len && lines < 60; lines++) {
+		const char *nl = memchr(text + end, '\n', len - end);
+
+		end = nl ? (size_t)(nl - text) + 1 : len;
+	}
+	bounce_parse_dsn(m, text + start, end - start, recs, ctx);
+	if (recs->n > n0 && recs->v[n0].res.recipient[0] != '\0')
+		return true;
+	recs->n = n0;
+	return false;
+}
+
+/* ---- Amazon SES notifications (JSON) ---------------------------------- */
+
+static void
+bounce_parse_json_str(json_t *o, const char *key, char *out, size_t outsz)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	if (v != NULL)
+		bounce_parse_copy(out, outsz, v);
+}
+
+/*
+ * Amazon SES sends its bounce, complaint and delivery notifications as a
+ * JSON document in the mail body ("notificationType" / "eventType").
+ */
+static bool
+bounce_parse_ses(const char *text, size_t len, struct recs *recs)
+{
+	const char *brace = memchr(text, '{', len < 64 ? len : 64);
+	json_t *root, *b, *list, *e;
+	const char *type;
+	size_t i;
+	bool done = false;
+
+	if (brace == NULL || memmem(text, len, "\"notificationType\"", 18) ==
+	    NULL) {
+		if (brace == NULL || memmem(text, len, "\"eventType\"", 11) ==
+		    NULL)
+			return false;
+	}
+	root = json_loadb(brace, len - (size_t)(brace - text),
+	    JSON_DISABLE_EOF_CHECK, NULL);
+	if (root == NULL)
+		return false;
+	type = json_string_value(json_object_get(root, "notificationType"));
+	if (type == NULL)
+		type = json_string_value(json_object_get(root, "eventType"));
+	if (type == NULL)
+		goto out;
+	if (strcmp(type, "Bounce") == 0 &&
+	    (b = json_object_get(root, "bounce")) != NULL) {
+		const char *bt = NULL;
+
+		list = json_object_get(b, "bouncedRecipients");
+		json_array_foreach(list, i, e) {
+			struct rec *r = bounce_parse_rec_new(recs);
+
+			if (r == NULL)
+				break;
+			bounce_parse_json_str(e, "emailAddress",
+			    r->res.recipient, sizeof(r->res.recipient));
+			bounce_parse_json_str(e, "status", r->res.status,
+			    sizeof(r->res.status));
+			bounce_parse_json_str(e, "diagnosticCode",
+			    r->res.diagnostic, sizeof(r->res.diagnostic));
+			bounce_parse_json_str(e, "action", r->action,
+			    sizeof(r->action));
+			bounce_parse_json_str(b, "remoteMtaIp", r->res.remote,
+			    sizeof(r->res.remote));
+			(void)bt;
+		}
+		done = true;
+	} else if (strcmp(type, "Complaint") == 0 &&
+	    (b = json_object_get(root, "complaint")) != NULL) {
+		list = json_object_get(b, "complainedRecipients");
+		json_array_foreach(list, i, e) {
+			struct rec *r = bounce_parse_rec_new(recs);
+
+			if (r == NULL)
+				break;
+			bounce_parse_json_str(e, "emailAddress",
+			    r->res.recipient, sizeof(r->res.recipient));
+			r->preset = BOUNCE_FEEDBACK;
+		}
+		done = true;
+	} else if (strcmp(type, "Delivery") == 0 &&
+	    (b = json_object_get(root, "delivery")) != NULL) {
+		const char *resp = json_string_value(json_object_get(b,
+		    "smtpResponse"));
+
+		list = json_object_get(b, "recipients");
+		json_array_foreach(list, i, e) {
+			struct rec *r = bounce_parse_rec_new(recs);
+			const char *a = json_string_value(e);
+
+			if (r == NULL)
+				break;
+			if (a != NULL)
+				bounce_parse_copy(r->res.recipient,
+				    sizeof(r->res.recipient), a);
+			if (resp != NULL)
+				bounce_parse_copy(r->res.diagnostic,
+				    sizeof(r->res.diagnostic), resp);
+			bounce_parse_json_str(b, "remoteMtaIp", r->res.remote,
+			    sizeof(r->res.remote));
+			memcpy(r->action, "delivered", 10);
+			if (resp != NULL) {
+				int reply;
+
+				(void)reply;
+				bounce_parse_status_field(resp + strcspn(resp,
+				    " "), r->res.status, sizeof(r->res.status));
+				r->reply = atoi(resp);
+			}
+		}
+		done = true;
+	}
+out:
+	json_decref(root);
+	return done;
+}
+
+/* ---- Google Groups ---------------------------------------------------- */
+
+/*
+ * Google answers a post to a group that does not exist, or that the sender
+ * may not post to, with a localised text and no code; the failed address
+ * is the group's.  Posting was refused: "rejected".
+ */
+static void
+bounce_parse_google_groups(const char *from, struct recs *recs)
+{
+	size_t i;
+
+	if (from == NULL || (bounce_parse_ifind(from, "googlemail.com") ==
+	    NULL && bounce_parse_ifind(from, "google.com") == NULL))
+		return;
+	for (i = 0; i < recs->n; i++) {
+		const char *at = strrchr(recs->v[i].res.recipient, '@');
+
+		if (at != NULL && strcasecmp(at + 1, "googlegroups.com") == 0 &&
+		    recs->v[i].preset == BOUNCE_UNDEFINED &&
+		    recs->v[i].res.status[0] == '\0')
+			recs->v[i].preset = BOUNCE_REJECTED;
+	}
+}
+
 /* ---- one message ------------------------------------------------------ */
 
 static void
@@ -473,7 +685,12 @@ bounce_parse_finish(struct parse_ctx *ctx, struct recs *recs,
 
 		bounce_text_codes(r->res.diagnostic, strlen(r->res.diagnostic),
 		    &reply, st, sizeof(st));
-		if (r->res.status[0] == '\0')
+		/*
+		 * The code in the server's own reply is more precise than the
+		 * reporting MTA's Status: field, which is often a catch-all
+		 * ("5.0.0") or its own summary ("4.4.7" for a deferral).
+		 */
+		if (st[0] != '\0' && r->res.status[0] != '2')
 			memcpy(r->res.status, st, sizeof(st));
 		if (r->reply == 0)
 			r->reply = reply;
@@ -493,6 +710,7 @@ bounce_parse_finish(struct parse_ctx *ctx, struct recs *recs,
 		h.temporary = temp_text || h.delayed;
 		h.subject = subject;
 		h.command = r->command[0] ? r->command : NULL;
+		h.diag_type = r->diag_type[0] ? r->diag_type : NULL;
 		h.preset = r->preset;
 		if (strcmp(r->action, "delivered") == 0 ||
 		    strcmp(r->action, "relayed") == 0 ||
@@ -500,9 +718,12 @@ bounce_parse_finish(struct parse_ctx *ctx, struct recs *recs,
 			h.preset = BOUNCE_DELIVERED;
 		bounce_classify_hints(r->reply, r->res.status,
 		    r->res.diagnostic, &h, &r->res.verdict);
-		if (r->reply > 0)
-			snprintf(r->res.reply, sizeof(r->res.reply), "%d",
-			    r->reply);
+		if (r->reply >= 200 && r->reply <= 599) {
+			r->res.reply[0] = (char)('0' + r->reply / 100);
+			r->res.reply[1] = (char)('0' + r->reply / 10 % 10);
+			r->res.reply[2] = (char)('0' + r->reply % 10);
+			r->res.reply[3] = '\0';
+		}
 		if (r->res.status[0] == '\0')
 			(void)bounce_status_infer(r->res.verdict.reason,
 			    r->res.verdict.temporary, r->res.status,
@@ -582,8 +803,15 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len)
 	if (has_dsn) {
 		for (i = 0; i < m->nparts && ctx->rc == 0; i++)
 			if (m->parts[i].kind == BOUNCE_MIME_DSN)
-				bounce_parse_dsn(m, &m->parts[i], &recs, ctx);
+				bounce_parse_dsn(m, m->parts[i].text,
+				    m->parts[i].text_len, &recs, ctx);
 	}
+	if (!has_dsn && text != NULL &&
+	    bounce_parse_inline_dsn(m, text, main_text->text_len, &recs, ctx))
+		has_dsn = true;
+	if (!has_dsn && text != NULL &&
+	    bounce_parse_ses(text, main_text->text_len, &recs))
+		goto done;
 	bouncy = has_dsn ||
 	    bounce_mime_hdr_get(&m->hdrs, "x-failed-recipients") != NULL ||
 	    bounce_parse_any(subject, bounce_subjects,
@@ -641,6 +869,7 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len)
 		}
 	}
 done:
+	bounce_parse_google_groups(from, &recs);
 	bounce_parse_finish(ctx, &recs, subject, temp_text);
 out:
 	free(recs.v);

@@ -15,13 +15,80 @@
 
 struct bounce_rule {
 	enum bounce_reason reason;
+	int	tier;
 	const char *pat;
 };
 
-#define R(reason, pat)	{ BOUNCE_##reason, pat }
+/* R: ordinary rule; A: beats any status code; L: a local delivery agent's
+ * own statement (trusted whatever the SMTP command was). */
+#define R(reason, pat)	{ BOUNCE_##reason, BOUNCE_RULE_NORMAL, pat }
+#define A(reason, pat)	{ BOUNCE_##reason, BOUNCE_RULE_DECISIVE, pat }
+#define L(reason, pat)	{ BOUNCE_##reason, BOUNCE_RULE_LOCAL, pat }
 
 static const struct bounce_rule rules[] = {
-	/* --- delivered / not failures --- */
+	/*
+	 * Tier A rules: wording so specific that it beats any status code
+	 * (servers often pair a precise sentence with a catch-all or even a
+	 * wrong code, e.g. "550 5.1.1 ... has sent to too many recipients
+	 * this hour").
+	 */
+	A(SPEEDING, "too many recipients this hour"),
+	A(SPEEDING, "receiving mail at a rate"),
+	A(SPEEDING, "receiving mail too quickly"),
+	A(FILTERED, "refused due to recipient preferences"),
+	A(FILTERED, "only accepting mail from specific email addresses"),
+	A(FILTERED, "you have been blocked by the recipient"),
+	A(FILTERED, "message rejected due to user rules"),
+	A(MAILERERROR, "pipe to |"),
+	A(MAILERERROR, "generated during the delivery attempt"),
+	A(MAILERERROR, "procmail"),
+	A(MAILERERROR, "mail.local"),
+	A(MAILERERROR, "maildrop:"),
+	A(MAILERERROR, "unknown mailer error"),
+	A(NETWORKERROR, "dns error"),
+	A(NETWORKERROR, "host not found, try again"),
+	A(NETWORKERROR, "name server reply"),
+	A(NETWORKERROR, "host name lookup failure"),
+	A(NETWORKERROR, "wasn't able to establish an smtp connection"),
+	A(NETWORKERROR, "was not able to establish an smtp connection"),
+	A(EXPIRED, "did not accept our requests to connect"),
+	A(SYSTEMERROR, "unable to contact ldap server"),
+	A(SYSTEMERROR, "could not load drd"),
+	A(USERUNKNOWN, "recipient address rejected: access denied"),
+	A(USERUNKNOWN, "recipient address rejected: user unknown"),
+	A(USERUNKNOWN, "recipient address rejected: unknown user"),
+	A(USERUNKNOWN, "recipient address rejected: invalid user"),
+	A(SUSPEND, "temporary locked"),
+	A(SUSPEND, "temporarily locked"),
+	A(SUSPEND, "recipient account is blocked"),
+	A(SUSPEND, "compte du destinataire est bloque"),
+	A(HASMOVED, "has moved to"),
+	A(HASMOVED, "mailbox has moved"),
+	A(NOTCOMPLIANTRFC, "multiple addresses in from"),
+	A(NOTCOMPLIANTRFC, "not rfc 5322 compliant"),
+	A(NOTCOMPLIANTRFC, "not rfc5322 compliant"),
+	A(NOTCOMPLIANTRFC, "not rfc 2822 compliant"),
+	A(NOTCOMPLIANTRFC, "duplicate header"),
+	A(NOTCOMPLIANTRFC, "missing a valid address in from"),
+	A(NOTCOMPLIANTRFC, "multiple subject headers"),
+	A(NOTCOMPLIANTRFC, "multiple from headers"),
+	A(NOTCOMPLIANTRFC, "header is missing"),
+	A(SPAMDETECTED, "spam classification"),
+	A(SECURITYERROR, "unauthenticated senders not allowed"),
+	A(NORELAYING, "not configured to relay"),
+	A(NORELAYING, "email address is not verified"),
+	A(REJECTED, "sender was rejected"),
+	A(REJECTED, "purported responsible address"),
+	A(REJECTED, "send mail as"),
+	A(REJECTED, "address that has been blacklisted"),
+	A(REJECTED, "not a member of this mailing list"),
+	A(REJECTED, "are not member"),
+	A(REJECTED, "may not have permission to post"),
+	A(REJECTED, "permission to post messages"),
+	A(BLOCKED, "my name was rejected"),
+	A(BLOCKED, "refused to talk to me"),
+	A(BLOCKED, "invalid ip for sending"),
+	A(REQUIREPTR, "mismatches client ip"),
 
 	/* --- the mailbox is full (RFC 3463 X.2.2), several languages --- */
 	R(MAILBOXFULL, "mailbox full"),
@@ -32,22 +99,23 @@ static const struct bounce_rule rules[] = {
 	R(MAILBOXFULL, "over quota"),
 	R(MAILBOXFULL, "overquota"),
 	R(MAILBOXFULL, "over its quota"),
+	R(MAILBOXFULL, "over the quota"),
 	R(MAILBOXFULL, "quota exceeded"),
 	R(MAILBOXFULL, "quota exceed"),
-	R(MAILBOXFULL, "exceeded * quota"),
-	R(MAILBOXFULL, "exceeds * quota"),
+	R(MAILBOXFULL, "exceeded*quota"),
+	R(MAILBOXFULL, "exceeds*quota"),
 	R(MAILBOXFULL, "quota full"),
 	R(MAILBOXFULL, "disk quota"),
 	R(MAILBOXFULL, "mailbox quota"),
 	R(MAILBOXFULL, "mailbox size limit"),
 	R(MAILBOXFULL, "mailbox has exceeded"),
 	R(MAILBOXFULL, "mailbox exceeded"),
+	R(MAILBOXFULL, "mailbox exceeds"),
 	R(MAILBOXFULL, "account is full"),
 	R(MAILBOXFULL, "inbox is full"),
 	R(MAILBOXFULL, "mailfolder is full"),
 	R(MAILBOXFULL, "full mailbox"),
 	R(MAILBOXFULL, "not enough disk space"),
-	R(MAILBOXFULL, "insufficient disk space"),
 	R(MAILBOXFULL, "not enough space"),
 	R(MAILBOXFULL, "exceeded storage allocation"),
 	R(MAILBOXFULL, "storage allocation exceeded"),
@@ -72,11 +140,13 @@ static const struct bounce_rule rules[] = {
 	R(MESGTOOBIG, "maximum message size"),
 	R(MESGTOOBIG, "exceeds the maximum size"),
 	R(MESGTOOBIG, "exceeds size limit"),
+	R(MESGTOOBIG, "size limit exceeded"),
 	R(MESGTOOBIG, "size exceeds the maximum"),
 	R(MESGTOOBIG, "mail size exceeds"),
 	R(MESGTOOBIG, "message file too big"),
 	R(MESGTOOBIG, "larger than the maximum"),
 	R(MESGTOOBIG, "too large for this system"),
+	R(MESGTOOBIG, "line limit exceeded"),
 
 	/* --- account disabled / suspended --- */
 	R(SUSPEND, "account disabled"),
@@ -100,7 +170,6 @@ static const struct bounce_rule rules[] = {
 
 	/* --- moved without forwarding (X.1.6) --- */
 	R(HASMOVED, "has been moved"),
-	R(HASMOVED, "has moved"),
 	R(HASMOVED, "address has changed"),
 
 	/* --- relaying denied --- */
@@ -118,21 +187,25 @@ static const struct bounce_rule rules[] = {
 	R(NORELAYING, "relay prohibited"),
 	R(NORELAYING, "relaying prohibited"),
 	R(NORELAYING, "no relaying"),
-	R(NORELAYING, "relaying mail to * is not allowed"),
+	R(NORELAYING, "relaying mail to*is not allowed"),
 
 	/* --- authentication of the sender domain: SPF, DKIM, DMARC --- */
 	R(AUTHFAILURE, "dmarc"),
 	R(AUTHFAILURE, " spf "),
 	R(AUTHFAILURE, " spf:"),
 	R(AUTHFAILURE, " spf-"),
+	R(AUTHFAILURE, " spf,"),
 	R(AUTHFAILURE, "spf check"),
 	R(AUTHFAILURE, "spf fail"),
 	R(AUTHFAILURE, "spf record"),
+	R(AUTHFAILURE, "spf validation"),
 	R(AUTHFAILURE, "sender policy framework"),
 	R(AUTHFAILURE, "dkim"),
 	R(AUTHFAILURE, "unauthenticated email"),
 	R(AUTHFAILURE, "sender is unauthenticated"),
 	R(AUTHFAILURE, "authentication checks"),
+	R(AUTHFAILURE, "does not have authentication information"),
+	R(AUTHFAILURE, "multiple authentication checks failed"),
 
 	/* --- sending host has no usable reverse DNS --- */
 	R(REQUIREPTR, "reverse dns"),
@@ -142,7 +215,7 @@ static const struct bounce_rule rules[] = {
 	R(REQUIREPTR, "cannot find your reverse hostname"),
 	R(REQUIREPTR, "ip name lookup failed"),
 	R(REQUIREPTR, "no ptr"),
-	R(REQUIREPTR, "rdns"),
+	R(REQUIREPTR, " rdns"),
 	R(REQUIREPTR, "reverse hostname"),
 
 	/* --- reputation --- */
@@ -162,13 +235,14 @@ static const struct bounce_rule rules[] = {
 	R(SPEEDING, "throttl"),
 	R(SPEEDING, "unusual rate"),
 
-	/* --- too many connections --- */
+	/* --- too many connections or recipients at once --- */
 	R(TOOMANYCONN, "too many connections"),
 	R(TOOMANYCONN, "too many concurrent"),
 	R(TOOMANYCONN, "too many sessions"),
 	R(TOOMANYCONN, "too many smtp sessions"),
 	R(TOOMANYCONN, "connection limit"),
 	R(TOOMANYCONN, "maximum number of connections"),
+	R(TOOMANYCONN, "too many recipients"),
 
 	/* --- blocklists, blocked sending host --- */
 	R(BLOCKED, "spamhaus"),
@@ -182,22 +256,31 @@ static const struct bounce_rule rules[] = {
 	R(BLOCKED, "dnsbl"),
 	R(BLOCKED, " rbl"),
 	R(BLOCKED, "blocked using"),
-	R(BLOCKED, "client host * blocked"),
+	R(BLOCKED, "client host*blocked"),
+	R(BLOCKED, "client host rejected"),
+	R(BLOCKED, "is listed in"),
+	R(BLOCKED, "are listed in"),
 	R(BLOCKED, "listed at"),
-	R(BLOCKED, "listed in"),
+	R(BLOCKED, "listed on"),
 	R(BLOCKED, "banned sending ip"),
 	R(BLOCKED, "dynamic ip"),
 	R(BLOCKED, "dialup"),
 	R(BLOCKED, "dial-up"),
 	R(BLOCKED, "smtp server of your isp"),
-	R(BLOCKED, "access denied"),
 	R(BLOCKED, "connection refused by"),
 	R(BLOCKED, "connection rejected"),
-	R(BLOCKED, "your ip"),
-	R(BLOCKED, "ip address * blocked"),
+	R(BLOCKED, "ip address*blocked"),
+	R(BLOCKED, "adresse ip source bloquee"),
 	R(BLOCKED, "has been blocked"),
 
 	/* --- the recipient does not exist --- */
+	L(USERUNKNOWN, "not listed in domino directory"),
+	L(USERUNKNOWN, "not listed in public name & address book"),
+	L(USERUNKNOWN, "recipient name is not recognized"),
+	L(USERUNKNOWN, "invalid final delivery userid"),
+	L(USERUNKNOWN, "address couldn't be found"),
+	L(USERUNKNOWN, "no valid recipients"),
+	L(USERUNKNOWN, "no mailbox here by that name"),
 	R(USERUNKNOWN, "user unknown"),
 	R(USERUNKNOWN, "unknown user"),
 	R(USERUNKNOWN, "user is unknown"),
@@ -225,18 +308,24 @@ static const struct bounce_rule rules[] = {
 	R(USERUNKNOWN, "address does not exist"),
 	R(USERUNKNOWN, "account does not exist"),
 	R(USERUNKNOWN, "account that you tried to reach does not exist"),
-	R(USERUNKNOWN, "doesn't have a * account"),
-	R(USERUNKNOWN, "no mailbox here by that name"),
+	R(USERUNKNOWN, "doesn't have a*account"),
 	R(USERUNKNOWN, "invalid recipient"),
 	R(USERUNKNOWN, "invalid mailbox"),
 	R(USERUNKNOWN, "not a valid mailbox"),
-	R(USERUNKNOWN, "recipient name is not recognized"),
 	R(USERUNKNOWN, "mailbox unavailable"),
-	R(USERUNKNOWN, "no mailbox"),
 	R(USERUNKNOWN, "unknown or illegal alias"),
 	R(USERUNKNOWN, "not our customer"),
+	R(USERUNKNOWN, "recipient address rejected"),
 
-	/* --- the domain does not exist --- */
+	/* --- the domain does not exist or takes no mail --- */
+	R(NOTACCEPT, "does not accept mail"),
+	R(NOTACCEPT, "null mx"),
+	R(NOTACCEPT, "accepts no mail"),
+	R(NOTACCEPT, "no mx found"),
+	R(NOTACCEPT, "no mx record"),
+	R(NOTACCEPT, "indicated no smtp service"),
+	R(NOTACCEPT, "couldn't find a mail exchanger"),
+	R(HOSTUNKNOWN, "account or domain may not exist"),
 	R(HOSTUNKNOWN, "host unknown"),
 	R(HOSTUNKNOWN, "unknown host"),
 	R(HOSTUNKNOWN, "host not found"),
@@ -244,6 +333,7 @@ static const struct bounce_rule rules[] = {
 	R(HOSTUNKNOWN, "host or domain name not found"),
 	R(HOSTUNKNOWN, "name or service not known"),
 	R(HOSTUNKNOWN, "unrouteable mail domain"),
+	R(HOSTUNKNOWN, "unrouteable address"),
 	R(HOSTUNKNOWN, "no such domain"),
 	R(HOSTUNKNOWN, "domain does not exist"),
 	R(HOSTUNKNOWN, "unknown domain"),
@@ -259,6 +349,12 @@ static const struct bounce_rule rules[] = {
 	R(REJECTED, "domain of sender address"),
 	R(REJECTED, "sender domain"),
 
+	/* --- RFC 5322 format --- */
+	R(NOTCOMPLIANTRFC, "rfc 5322"),
+	R(NOTCOMPLIANTRFC, "rfc5322"),
+	R(NOTCOMPLIANTRFC, "rfc 2822"),
+	R(NOTCOMPLIANTRFC, "rfc2822"),
+
 	/* --- viruses and spam --- */
 	R(VIRUSDETECTED, "virus"),
 	R(VIRUSDETECTED, "malware"),
@@ -266,14 +362,9 @@ static const struct bounce_rule rules[] = {
 	R(SPAMDETECTED, "spam"),
 	R(SPAMDETECTED, "unsolicited"),
 	R(SPAMDETECTED, "junk mail"),
-
-	/* --- RFC 5322 format --- */
-	R(NOTCOMPLIANTRFC, "rfc 5322"),
-	R(NOTCOMPLIANTRFC, "rfc5322"),
-	R(NOTCOMPLIANTRFC, "rfc 2822"),
-	R(NOTCOMPLIANTRFC, "rfc2822"),
-	R(NOTCOMPLIANTRFC, "rfc 822"),
-	R(NOTCOMPLIANTRFC, "rfc822"),
+	R(SPAMDETECTED, " ube,"),
+	R(SPAMDETECTED, " ube "),
+	R(SPAMDETECTED, "message content rejected"),
 
 	/* --- content --- */
 	R(CONTENTERROR, "improper use of 8-bit data"),
@@ -282,8 +373,11 @@ static const struct bounce_rule rules[] = {
 
 	/* --- policy --- */
 	R(POLICYVIOLATION, "policy violation"),
+	R(POLICYVIOLATION, "protocol violation"),
+	R(POLICYVIOLATION, "policy reasons"),
 	R(POLICYVIOLATION, "violates"),
 	R(POLICYVIOLATION, "violation of"),
+	R(POLICYVIOLATION, "header error"),
 
 	/* --- TLS --- */
 	R(FAILEDSTARTTLS, "starttls"),
@@ -295,22 +389,6 @@ static const struct bounce_rule rules[] = {
 	R(SECURITYERROR, "authentication required"),
 	R(SECURITYERROR, "must authenticate"),
 	R(SECURITYERROR, "authentication failed"),
-
-	/* --- domain accepts no mail --- */
-	R(NOTACCEPT, "does not accept mail"),
-	R(NOTACCEPT, "null mx"),
-	R(NOTACCEPT, "accepts no mail"),
-
-	/* --- delivery gave up after retries --- */
-	R(EXPIRED, "retry time not reached"),
-	R(EXPIRED, "message expired"),
-	R(EXPIRED, "delivery time expired"),
-	R(EXPIRED, "cannot send message for"),
-	R(EXPIRED, "could not be delivered within"),
-	R(EXPIRED, "retry timeout exceeded"),
-	R(EXPIRED, "in the queue too long"),
-	R(EXPIRED, "too long in queue"),
-	R(EXPIRED, "queue lifetime"),
 
 	/* --- network --- */
 	R(NETWORKERROR, "connection refused"),
@@ -329,6 +407,7 @@ static const struct bounce_rule rules[] = {
 
 	/* --- systems --- */
 	R(SYSTEMFULL, "insufficient system storage"),
+	R(SYSTEMFULL, "insufficient disk space"),
 	R(SYSTEMFULL, "no space left on device"),
 	R(SYSTEMFULL, "disk full"),
 	R(SYSTEMERROR, "system error"),
@@ -336,20 +415,38 @@ static const struct bounce_rule rules[] = {
 	R(SYSTEMERROR, "local error"),
 	R(SYSTEMERROR, "server error"),
 	R(SYSTEMERROR, "configuration error"),
+	R(SYSTEMERROR, "transaction failed"),
+	R(SYSTEMERROR, "service currently unavailable"),
+
+	/* --- delivery gave up after retries --- */
+	R(EXPIRED, "retry time not reached"),
+	R(EXPIRED, "retry timeout exceeded"),
+	R(EXPIRED, "have been failing for a long time"),
+	R(EXPIRED, "message expired"),
+	R(EXPIRED, "envelope expired"),
+	R(EXPIRED, "delivery time expired"),
+	R(EXPIRED, "cannot send message for"),
+	R(EXPIRED, "could not be delivered within"),
+	R(EXPIRED, "delivery failed*attempts"),
+	R(EXPIRED, "in the queue too long"),
+	R(EXPIRED, "too long in queue"),
+	R(EXPIRED, "queue lifetime"),
 
 	/* --- mail protocol --- */
 	R(SYNTAXERROR, "syntax error"),
+	R(SYNTAXERROR, "malformed address"),
 	R(SYNTAXERROR, "command unrecognized"),
 	R(SYNTAXERROR, "command not recognized"),
 	R(SYNTAXERROR, "unrecognized command"),
 	R(SYNTAXERROR, "bad sequence of commands"),
+	R(SYNTAXERROR, "improper sequence of commands"),
+	R(SYNTAXERROR, "not implemented"),
 
 	/* --- local delivery program --- */
 	R(MAILERERROR, "mailer error"),
 	R(MAILERERROR, "exited with"),
 	R(MAILERERROR, "exit status"),
 	R(MAILERERROR, "command died"),
-	R(MAILERERROR, "procmail"),
 
 	/* --- recipient-side filters (generic wording last) --- */
 	R(FILTERED, "filtered"),
@@ -531,7 +628,8 @@ bounce_rules_try(const char *norm, size_t len, const uint8_t *bits, size_t i)
 }
 
 enum bounce_reason
-bounce_rules_match(const char *norm, size_t len, const char **which)
+bounce_rules_match(const char *norm, size_t len, int *tier,
+    const char **which)
 {
 	uint8_t bits[BIGRAM_BITS / 8];
 	size_t i;
@@ -539,6 +637,8 @@ bounce_rules_match(const char *norm, size_t len, const char **which)
 	pthread_once(&compiled_once, bounce_rules_compile);
 	if (which)
 		*which = NULL;
+	if (tier)
+		*tier = BOUNCE_RULE_NORMAL;
 	if (norm == NULL || len == 0)
 		return BOUNCE_UNDEFINED;
 	bounce_rules_bigrams(norm, len, bits);
@@ -546,6 +646,8 @@ bounce_rules_match(const char *norm, size_t len, const char **which)
 		if (bounce_rules_try(norm, len, bits, i)) {
 			if (which)
 				*which = rules[i].pat;
+			if (tier)
+				*tier = rules[i].tier;
 			return rules[i].reason;
 		}
 	}

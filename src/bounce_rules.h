@@ -36,13 +36,20 @@
 size_t	bounce_rules_normalize(const char *in, size_t len, char *out,
 	    size_t outsz);
 
+/* How much a rule's wording weighs against the status code. */
+enum bounce_rule_tier {
+	BOUNCE_RULE_NORMAL = 0,	/* loses to a specific status code */
+	BOUNCE_RULE_DECISIVE,	/* wins over any status code */
+	BOUNCE_RULE_LOCAL,	/* a local delivery agent's own statement */
+};
+
 /*
  * First rule (in priority order) whose pattern occurs in the normalised
- * text; BOUNCE_UNDEFINED if none.  If which is not NULL it receives the
- * matching pattern (for diagnostics and tests).
+ * text; BOUNCE_UNDEFINED if none.  tier (may be NULL) receives the rule's
+ * tier; which (may be NULL) the matching pattern, for diagnostics and tests.
  */
 enum bounce_reason bounce_rules_match(const char *norm, size_t len,
-	    const char **which);
+	    int *tier, const char **which);
 
 /* True if any rule for reason r matches the normalised text. */
 int	bounce_rules_match_reason(const char *norm, size_t len,

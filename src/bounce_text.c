@@ -163,7 +163,8 @@ bounce_text_local_char(unsigned char c)
 	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	    (c >= '0' && c <= '9'))
 		return true;
-	return strchr(".!#$%&'*+/=?^_`{|}~-", c) != NULL && c != '\0';
+	/* '/' is legal (RFC 5322 atext) but in reports it separates paths */
+	return strchr(".!#$%&'*+=?^_`{|}~-", c) != NULL && c != '\0';
 }
 
 static bool
@@ -384,7 +385,7 @@ bounce_text_reply_at(const char *s, size_t len, size_t i)
 
 		if (!(c == ' ' || c == '\t' || c == '\n' || c == '(' ||
 		    c == ':' || c == '"' || c == '\'' || c == '<' || c == '>' ||
-		    c == '[' || c == ';' || c == '=' || c == ','))
+		    c == '[' || c == ';' || c == ','))
 			return false;
 	}
 	if (i + 3 < len) {
@@ -409,8 +410,9 @@ bounce_text_codes(const char *s, size_t len, int *reply, char *status,
 	*reply = 0;
 	if (statussz)
 		status[0] = '\0';
+	/* success codes (a transcript's "250 2.1.5 Ok") are not the failure */
 	for (i = 0; i < len; i++) {
-		if (s[i] != '2' && s[i] != '4' && s[i] != '5')
+		if (s[i] != '4' && s[i] != '5')
 			continue;
 		if (first_status == SIZE_MAX &&
 		    (sl = bounce_text_status_at(s, len, i)) > 0) {
@@ -734,6 +736,67 @@ bounce_text_block_diag(const struct line *lines, size_t from, size_t to,
 	}
 }
 
+/*
+ * Is line i introduced by the line before it as the sender ("A message
+ * sent by\n  <addr>", "From:\n  addr")?
+ */
+static bool
+bounce_text_after_sender_label(const struct line *lines, size_t i)
+{
+	static const char *const tails[] = { "sent by", "from", "from:",
+	    "sender:", "sender" };
+	const char *p;
+	size_t l, k;
+
+	while (i > 0) {
+		i--;
+		p = lines[i].p;
+		l = lines[i].len;
+		bounce_text_trim(&p, &l);
+		if (l == 0)
+			continue;
+		for (k = 0; k < sizeof(tails) / sizeof(tails[0]); k++) {
+			size_t tl = strlen(tails[k]);
+
+			if (l >= tl && strncasecmp(p + l - tl, tails[k], tl) == 0 &&
+			    (l == tl || p[l - tl - 1] == ' '))
+				return true;
+		}
+		return false;
+	}
+	return false;
+}
+
+/*
+ * The first line before the first recipient that carries a code: some
+ * layouts state the error once, above the list of recipients ("Could not
+ * be delivered because of\n550 5.1.1 User unknown\nThe following
+ * recipients were affected:").
+ */
+static size_t
+bounce_text_preamble_code(const struct line *lines, size_t upto, char *out,
+    size_t outsz)
+{
+	size_t i, k;
+
+	out[0] = '\0';
+	for (i = 0; i < upto; i++) {
+		const char *p = lines[i].p;
+		size_t l = lines[i].len;
+
+		for (k = 0; k < l; k++)
+			if ((p[k] == '4' || p[k] == '5') &&
+			    (bounce_text_reply_at(p, l, k) ||
+			    bounce_text_status_at(p, l, k) > 0))
+				break;
+		if (k < l) {
+			bounce_text_trim(&p, &l);
+			return bounce_text_oneline(p, l, out, outsz);
+		}
+	}
+	return 0;
+}
+
 size_t
 bounce_text_scan(const char *text, size_t len,
     const struct bounce_text_ctx *ctx, struct bounce_text_rcpt *out,
@@ -751,7 +814,8 @@ bounce_text_scan(const char *text, size_t len,
 		const char *p = lines[i].p;
 		size_t l = lines[i].len, pos = 0, st, al;
 
-		if (bounce_text_line_is_sender(p, l))
+		if (bounce_text_line_is_sender(p, l) ||
+		    bounce_text_after_sender_label(lines, i))
 			continue;
 		while (bounce_text_next_addr(p, l, &pos, &st, &al)) {
 			struct anchor a = { i, st, al };
@@ -801,6 +865,21 @@ bounce_text_scan(const char *text, size_t len,
 		memcpy(r->addr, lines[from].p + use[i].st, use[i].alen);
 		r->addr[use[i].alen] = '\0';
 		bounce_text_block_diag(lines, from, to, &use[i], r);
+		{
+			int reply;
+			char st[16], pre[BOUNCE_DIAG_MAX];
+			size_t dl = strlen(r->diag), pl;
+
+			bounce_text_codes(r->diag, dl, &reply, st, sizeof(st));
+			if (reply == 0 && st[0] == '\0' &&
+			    (pl = bounce_text_preamble_code(lines, use[0].line,
+			    pre, sizeof(pre))) > 0 &&
+			    pl + 1 + dl < sizeof(r->diag)) {
+				memmove(r->diag + pl + 1, r->diag, dl + 1);
+				memcpy(r->diag, pre, pl);
+				r->diag[pl] = dl ? ' ' : '\0';
+			}
+		}
 		nout++;
 	}
 	return nout;
