@@ -246,6 +246,30 @@ bounce_reason_beats_userunknown(enum bounce_reason r)
 }
 
 static bool
+bounce_reason_local_program(enum bounce_reason r)
+{
+	switch (r) {
+	case BOUNCE_MAILBOXFULL:
+	case BOUNCE_SPAMDETECTED:
+	case BOUNCE_POLICYVIOLATION:
+	case BOUNCE_VIRUSDETECTED:
+	case BOUNCE_NORELAYING:
+	case BOUNCE_SECURITYERROR:
+	case BOUNCE_SYSTEMERROR:
+	case BOUNCE_NETWORKERROR:
+	case BOUNCE_SUSPEND:
+	case BOUNCE_EXPIRED:
+	case BOUNCE_CONTENTERROR:
+	case BOUNCE_SYSTEMFULL:
+	case BOUNCE_NOTACCEPT:
+	case BOUNCE_MAILERERROR:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool
 bounce_streq(const char *a, const char *b)
 {
 	return a != NULL && strcasecmp(a, b) == 0;
@@ -294,16 +318,26 @@ bounce_classify_hints(int reply, const char *status, const char *text,
 		r = hints->preset;
 		goto out;
 	}
-	/* RFC 3464 2.3.6: "x-unix" diagnostics come from a local program */
+	tr = bounce_rules_match(norm, nlen, &tier, NULL);
+	if (tr == BOUNCE_UNDEFINED && hints->context != NULL) {
+		nlen = bounce_rules_normalize(hints->context,
+		    strlen(hints->context), norm, sizeof(norm));
+		tr = bounce_rules_match(norm, nlen, &tier, NULL);
+	}
+	/*
+	 * RFC 3464 2.3.6: an "x-unix" diagnostic comes from a local delivery
+	 * program; its words count only for causes a program can report.
+	 */
 	if (bounce_streq(hints->diag_type, "x-unix")) {
-		r = BOUNCE_MAILERERROR;
+		r = bounce_reason_local_program(tr) ? tr : BOUNCE_MAILERERROR;
 		goto out;
 	}
-	tr = bounce_rules_match(norm, nlen, &tier, NULL);
 	sr = status ? bounce_codes_status_reason(status, &strong) :
 	    BOUNCE_UNDEFINED;
 	if (tr != BOUNCE_UNDEFINED) {
-		if (tier != BOUNCE_RULE_NORMAL || !strong ||
+		if (tier == BOUNCE_RULE_WEAK)
+			r = sr != BOUNCE_UNDEFINED ? sr : tr;
+		else if (tier != BOUNCE_RULE_NORMAL || !strong ||
 		    sr == BOUNCE_UNDEFINED)
 			r = tr;
 		else if (sr == BOUNCE_USERUNKNOWN &&
@@ -322,7 +356,7 @@ bounce_classify_hints(int reply, const char *status, const char *text,
 	 * convention, which the labels follow).
 	 */
 	if (r == BOUNCE_USERUNKNOWN && tr == BOUNCE_USERUNKNOWN &&
-	    tier == BOUNCE_RULE_NORMAL && sr != BOUNCE_USERUNKNOWN &&
+	    tier != BOUNCE_RULE_LOCAL && sr != BOUNCE_USERUNKNOWN &&
 	    !bounce_streq(cmd, "RCPT"))
 		r = BOUNCE_FILTERED;
 

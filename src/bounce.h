@@ -98,6 +98,8 @@ struct bounce_hints {
 	const char *subject;	/* Subject of the bounce, for "cannot send for N days" */
 	const char *command;	/* SMTP command that failed ("RCPT", "DATA", "EHLO"...), or NULL */
 	const char *diag_type;	/* RFC 3464 diagnostic-type ("smtp", "x-unix"...), or NULL */
+	const char *context;	/* the report's text around this recipient, read when
+				   the diagnostic itself names no cause; or NULL */
 	enum bounce_reason preset;	/* a reason the layout itself states, or BOUNCE_UNDEFINED */
 };
 

@@ -33,6 +33,7 @@ struct rec {
 	char	command[8];
 	char	action[16];
 	char	diag_type[16];	/* RFC 3464 diagnostic-type, lower-case */
+	char	context[BOUNCE_DIAG_MAX];	/* report text around it */
 	bool	from_dsn;
 	enum bounce_reason preset;
 };
@@ -104,6 +105,16 @@ static void
 bounce_parse_copy(char *out, size_t outsz, const char *s)
 {
 	bounce_text_oneline(s, strlen(s), out, outsz);
+}
+
+static bool
+bounce_parse_has_code(const char *s)
+{
+	int reply;
+	char st[16];
+
+	bounce_text_codes(s, strlen(s), &reply, st, sizeof(st));
+	return reply != 0 || st[0] != '\0';
 }
 
 /* ---- records ---------------------------------------------------------- */
@@ -347,6 +358,25 @@ static const char *const bounce_subjects[] = {
 	"unzustellbar", "non remis", "no entregado", "impossible de remettre",
 };
 
+/* Report wording that only bounces use (checked on normalised text). */
+static const char *const bounce_phrases[] = {
+	"could not be delivered", "couldn't be delivered",
+	"was not delivered", "wasn't delivered", "undeliverable",
+	"delivery has failed", "delivery failed", "delivery to the following",
+	"permanent fatal errors", "unable to deliver", "permanent error",
+	"mail delivery failed", "not be delivered to", "failed permanently",
+	"could not deliver", "delivery status notification",
+	"did not reach the following", "returned mail",
+};
+
+/*
+ * Exim's words for a retry time that ran out on a temporary error: the
+ * failure was temporary, only the time to retry is over.
+ */
+static const char *const temp_expiry_pats[] = {
+	"retry timeout exceeded", "have been failing for a long time",
+};
+
 static const char *const bounce_senders[] = {
 	"mailer-daemon", "mailer_daemon", "mailerdaemon", "postmaster",
 	"post_master", "mail delivery", "mail administrator",
@@ -578,7 +608,7 @@ bounce_parse_skip_ctx(struct bounce_mime_msg *m, struct bounce_text_ctx *tc,
     char addrs[][BOUNCE_ADDR_MAX + 1])
 {
 	static const char *const fields[] = { "to", "from", "reply-to",
-	    "return-path", "delivered-to", "x-original-to" };
+	    "return-path" };
 	size_t i;
 
 	tc->nskip = 0;
@@ -672,7 +702,7 @@ bounce_parse_fallback_rcpts(const struct bounce_mime_msg *m,
 
 static void
 bounce_parse_finish(struct parse_ctx *ctx, struct recs *recs,
-    const char *subject, bool temp_text)
+    const char *subject, bool delayed, bool temp_expiry)
 {
 	size_t i;
 
@@ -705,9 +735,10 @@ bounce_parse_finish(struct parse_ctx *ctx, struct recs *recs,
 			    strlen(r->res.diagnostic), r->res.remote,
 			    sizeof(r->res.remote));
 		memset(&h, 0, sizeof(h));
-		h.delayed = strcmp(r->action, "delayed") == 0 ||
+		h.delayed = delayed || strcmp(r->action, "delayed") == 0 ||
 		    strncmp(r->action, "expire", 6) == 0;
-		h.temporary = temp_text || h.delayed;
+		h.temporary = temp_expiry;
+		h.context = r->context[0] ? r->context : NULL;
 		h.subject = subject;
 		h.command = r->command[0] ? r->command : NULL;
 		h.diag_type = r->diag_type[0] ? r->diag_type : NULL;
@@ -762,7 +793,8 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len)
 	char summary[BOUNCE_DIAG_MAX];
 	char norm[2048];
 	size_t i, cut = 0, nl;
-	bool has_dsn = false, has_arf = false, bouncy, temp_text = false;
+	bool has_dsn = false, has_arf = false, bouncy, delayed = false;
+	bool temp_expiry = false, text_bouncy = false;
 
 	if ((m = calloc(1, sizeof(*m))) == NULL) {
 		ctx->rc = -1;
@@ -793,8 +825,14 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len)
 		cut = bounce_text_cut(text, main_text->text_len);
 		bounce_text_summary(text, cut, summary, sizeof(summary));
 		nl = bounce_rules_normalize(text, cut, norm, sizeof(norm));
-		temp_text = bounce_rules_is_temporary(norm, nl);
+		delayed = bounce_rules_is_temporary(norm, nl);
+		temp_expiry = bounce_parse_any(norm, temp_expiry_pats,
+		    sizeof(temp_expiry_pats) / sizeof(temp_expiry_pats[0]));
+		text_bouncy = bounce_parse_any(norm, bounce_phrases,
+		    sizeof(bounce_phrases) / sizeof(bounce_phrases[0]));
 	}
+	if (subject != NULL && bounce_parse_ifind(subject, "delay") != NULL)
+		delayed = true;
 
 	if (has_arf) {
 		bounce_parse_arf(m, &recs);
@@ -817,7 +855,8 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len)
 	    bounce_parse_any(subject, bounce_subjects,
 	    sizeof(bounce_subjects) / sizeof(bounce_subjects[0])) ||
 	    bounce_parse_any(from, bounce_senders,
-	    sizeof(bounce_senders) / sizeof(bounce_senders[0]));
+	    sizeof(bounce_senders) / sizeof(bounce_senders[0])) ||
+	    text_bouncy;
 
 	if (bouncy && text != NULL) {
 		struct bounce_text_rcpt tr[BOUNCE_TEXT_RCPTS];
@@ -838,9 +877,14 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len)
 				memcpy(r->res.recipient, tr[k].addr,
 				    strlen(tr[k].addr) + 1);
 			}
-			if (r->res.diagnostic[0] == '\0')
+			if (r->res.diagnostic[0] == '\0' ||
+			    (!bounce_parse_has_code(r->res.diagnostic) &&
+			    bounce_parse_has_code(tr[k].diag)))
 				memcpy(r->res.diagnostic, tr[k].diag,
 				    sizeof(r->res.diagnostic));
+			if (r->context[0] == '\0')
+				memcpy(r->context, tr[k].context,
+				    sizeof(r->context));
 			if (r->res.remote[0] == '\0')
 				memcpy(r->res.remote, tr[k].remote,
 				    sizeof(r->res.remote));
@@ -851,10 +895,14 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len)
 		if (recs.n == 0)
 			bounce_parse_fallback_rcpts(m, text + cut,
 			    main_text->text_len - cut, &recs, summary);
-		for (k = 0; k < recs.n; k++)
+		for (k = 0; k < recs.n; k++) {
 			if (recs.v[k].res.diagnostic[0] == '\0')
 				bounce_parse_copy(recs.v[k].res.diagnostic,
 				    sizeof(recs.v[k].res.diagnostic), summary);
+			if (recs.v[k].context[0] == '\0')
+				bounce_parse_copy(recs.v[k].context,
+				    sizeof(recs.v[k].context), summary);
+		}
 	}
 	if (recs.n == 0 && !bouncy && bounce_parse_is_autoreply(m, subject)) {
 		struct rec *r = bounce_parse_rec_new(&recs);
@@ -870,7 +918,7 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len)
 	}
 done:
 	bounce_parse_google_groups(from, &recs);
-	bounce_parse_finish(ctx, &recs, subject, temp_text);
+	bounce_parse_finish(ctx, &recs, subject, delayed, temp_expiry);
 out:
 	free(recs.v);
 	bounce_mime_free(m);

@@ -8,6 +8,7 @@
  * once under pthread_once.
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -20,10 +21,12 @@ struct bounce_rule {
 };
 
 /* R: ordinary rule; A: beats any status code; L: a local delivery agent's
- * own statement (trusted whatever the SMTP command was). */
+ * own statement (trusted whatever the SMTP command was); W: generic
+ * wording that only counts when the status code says nothing. */
 #define R(reason, pat)	{ BOUNCE_##reason, BOUNCE_RULE_NORMAL, pat }
 #define A(reason, pat)	{ BOUNCE_##reason, BOUNCE_RULE_DECISIVE, pat }
 #define L(reason, pat)	{ BOUNCE_##reason, BOUNCE_RULE_LOCAL, pat }
+#define W(reason, pat)	{ BOUNCE_##reason, BOUNCE_RULE_WEAK, pat }
 
 static const struct bounce_rule rules[] = {
 	/*
@@ -41,10 +44,13 @@ static const struct bounce_rule rules[] = {
 	A(FILTERED, "message rejected due to user rules"),
 	A(MAILERERROR, "pipe to |"),
 	A(MAILERERROR, "generated during the delivery attempt"),
-	A(MAILERERROR, "procmail"),
 	A(MAILERERROR, "mail.local"),
 	A(MAILERERROR, "maildrop:"),
 	A(MAILERERROR, "unknown mailer error"),
+	A(NOTACCEPT, "null mx"),
+	A(NOTACCEPT, "doesn't receive email"),
+	A(NOTACCEPT, "does not receive email"),
+	A(HOSTUNKNOWN, "account or domain may not exist"),
 	A(NETWORKERROR, "dns error"),
 	A(NETWORKERROR, "host not found, try again"),
 	A(NETWORKERROR, "name server reply"),
@@ -52,6 +58,11 @@ static const struct bounce_rule rules[] = {
 	A(NETWORKERROR, "wasn't able to establish an smtp connection"),
 	A(NETWORKERROR, "was not able to establish an smtp connection"),
 	A(EXPIRED, "did not accept our requests to connect"),
+	A(EXPIRED, "message expired"),
+	A(EXPIRED, "envelope expired"),
+	A(EXPIRED, "delivery time expired"),
+	A(EXPIRED, "could not deliver for the last"),
+	A(USERUNKNOWN, "resolver.adr.recipientnotfound"),
 	A(SYSTEMERROR, "unable to contact ldap server"),
 	A(SYSTEMERROR, "could not load drd"),
 	A(USERUNKNOWN, "recipient address rejected: access denied"),
@@ -217,6 +228,7 @@ static const struct bounce_rule rules[] = {
 	R(REQUIREPTR, "no ptr"),
 	R(REQUIREPTR, " rdns"),
 	R(REQUIREPTR, "reverse hostname"),
+	R(REQUIREPTR, "dns ptr"),
 
 	/* --- reputation --- */
 	R(BADREPUTATION, "poor reputation"),
@@ -243,6 +255,7 @@ static const struct bounce_rule rules[] = {
 	R(TOOMANYCONN, "connection limit"),
 	R(TOOMANYCONN, "maximum number of connections"),
 	R(TOOMANYCONN, "too many recipients"),
+	R(TOOMANYCONN, "connection frequency limited"),
 
 	/* --- blocklists, blocked sending host --- */
 	R(BLOCKED, "spamhaus"),
@@ -281,6 +294,9 @@ static const struct bounce_rule rules[] = {
 	L(USERUNKNOWN, "address couldn't be found"),
 	L(USERUNKNOWN, "no valid recipients"),
 	L(USERUNKNOWN, "no mailbox here by that name"),
+	L(USERUNKNOWN, "unknown user:"),
+	L(USERUNKNOWN, "requested action not taken: mailbox unavailable"),
+	L(USERUNKNOWN, "delivery error: dd"),
 	R(USERUNKNOWN, "user unknown"),
 	R(USERUNKNOWN, "unknown user"),
 	R(USERUNKNOWN, "user is unknown"),
@@ -315,17 +331,14 @@ static const struct bounce_rule rules[] = {
 	R(USERUNKNOWN, "mailbox unavailable"),
 	R(USERUNKNOWN, "unknown or illegal alias"),
 	R(USERUNKNOWN, "not our customer"),
-	R(USERUNKNOWN, "recipient address rejected"),
 
 	/* --- the domain does not exist or takes no mail --- */
 	R(NOTACCEPT, "does not accept mail"),
-	R(NOTACCEPT, "null mx"),
 	R(NOTACCEPT, "accepts no mail"),
 	R(NOTACCEPT, "no mx found"),
 	R(NOTACCEPT, "no mx record"),
 	R(NOTACCEPT, "indicated no smtp service"),
 	R(NOTACCEPT, "couldn't find a mail exchanger"),
-	R(HOSTUNKNOWN, "account or domain may not exist"),
 	R(HOSTUNKNOWN, "host unknown"),
 	R(HOSTUNKNOWN, "unknown host"),
 	R(HOSTUNKNOWN, "host not found"),
@@ -338,6 +351,9 @@ static const struct bounce_rule rules[] = {
 	R(HOSTUNKNOWN, "domain does not exist"),
 	R(HOSTUNKNOWN, "unknown domain"),
 	R(HOSTUNKNOWN, "nxdomain"),
+	R(HOSTUNKNOWN, "host*not found"),
+	R(HOSTUNKNOWN, "domain is not reachable"),
+	R(HOSTUNKNOWN, "domain*couldn't be found"),
 
 	/* --- sender address rejected --- */
 	R(REJECTED, "sender address rejected"),
@@ -389,11 +405,12 @@ static const struct bounce_rule rules[] = {
 	R(SECURITYERROR, "authentication required"),
 	R(SECURITYERROR, "must authenticate"),
 	R(SECURITYERROR, "authentication failed"),
+	R(SECURITYERROR, "smtp authentication"),
 
 	/* --- network --- */
 	R(NETWORKERROR, "connection refused"),
-	R(NETWORKERROR, "connection timed out"),
-	R(NETWORKERROR, "timed out"),
+	R(EXPIRED, "connection timed out"),
+	R(EXPIRED, "timed out"),
 	R(NETWORKERROR, "network is unreachable"),
 	R(NETWORKERROR, "no route to host"),
 	R(NETWORKERROR, "lost connection"),
@@ -422,15 +439,13 @@ static const struct bounce_rule rules[] = {
 	R(EXPIRED, "retry time not reached"),
 	R(EXPIRED, "retry timeout exceeded"),
 	R(EXPIRED, "have been failing for a long time"),
-	R(EXPIRED, "message expired"),
-	R(EXPIRED, "envelope expired"),
-	R(EXPIRED, "delivery time expired"),
 	R(EXPIRED, "cannot send message for"),
 	R(EXPIRED, "could not be delivered within"),
 	R(EXPIRED, "delivery failed*attempts"),
 	R(EXPIRED, "in the queue too long"),
 	R(EXPIRED, "too long in queue"),
 	R(EXPIRED, "queue lifetime"),
+	R(EXPIRED, "host not reachable"),
 
 	/* --- mail protocol --- */
 	R(SYNTAXERROR, "syntax error"),
@@ -452,6 +467,10 @@ static const struct bounce_rule rules[] = {
 	R(FILTERED, "filtered"),
 	R(FILTERED, "refused by recipient"),
 	R(FILTERED, "rejected by recipient"),
+	R(FILTERED, "rejected by a remote mail server"),
+
+	/* --- generic wording: only when the status code says nothing --- */
+	W(USERUNKNOWN, "recipient address rejected"),
 };
 
 #define NRULES	(sizeof(rules) / sizeof(rules[0]))
@@ -538,6 +557,67 @@ bounce_rules_compile(void)
 		bounce_rules_compile_one(rules[i].pat, &compiled[i]);
 }
 
+/* A token that is only an SMTP code: "550", "550-5.7.1", "5.7.1". */
+static bool
+bounce_rules_code_token(const char *t, size_t n)
+{
+	size_t i = 0, dots = 0;
+
+	if (n >= 3 && t[0] >= '2' && t[0] <= '5' && t[1] >= '0' && t[1] <= '9' &&
+	    t[2] >= '0' && t[2] <= '9') {
+		if (n == 3)
+			return true;
+		if (t[3] != '-')
+			goto status;
+		if (n == 4)
+			return true;
+		i = 4;
+	}
+status:
+	if (i >= n || t[i] < '2' || t[i] > '5')
+		return i > 0 && i == n;
+	for (; i < n; i++) {
+		if (t[i] == '.')
+			dots++;
+		else if (t[i] < '0' || t[i] > '9')
+			return false;
+	}
+	return dots == 2;
+}
+
+/*
+ * Drop code-only tokens: a multi-line reply joins as "550-5.7.1 Messages
+ * with multiple 550-5.7.1 addresses in From: header", and the codes must
+ * not split the words the rules look for.
+ */
+static size_t
+bounce_rules_strip_codes(char *s, size_t n)
+{
+	size_t i = 0, o = 0;
+
+	while (i < n) {
+		size_t j;
+
+		if (s[i] == ' ') {
+			if (o == 0 || s[o - 1] != ' ')
+				s[o++] = ' ';
+			i++;
+			continue;
+		}
+		for (j = i; j < n && s[j] != ' '; j++)
+			;
+		if (!bounce_rules_code_token(s + i, j - i)) {
+			memmove(s + o, s + i, j - i);
+			o += j - i;
+		}
+		i = j;
+	}
+	if (o == 0)
+		s[o++] = ' ';
+	s[o] = '\0';
+	return o;
+}
+
 size_t
 bounce_rules_normalize(const char *in, size_t len, char *out, size_t outsz)
 {
@@ -567,7 +647,7 @@ bounce_rules_normalize(const char *in, size_t len, char *out, size_t outsz)
 	if (!space)
 		out[o++] = ' ';
 	out[o] = '\0';
-	return o;
+	return bounce_rules_strip_codes(out, o);
 }
 
 static int

@@ -41,6 +41,7 @@ enum bounce_rule_tier {
 	BOUNCE_RULE_NORMAL = 0,	/* loses to a specific status code */
 	BOUNCE_RULE_DECISIVE,	/* wins over any status code */
 	BOUNCE_RULE_LOCAL,	/* a local delivery agent's own statement */
+	BOUNCE_RULE_WEAK,	/* counts only when the status code says nothing */
 };
 
 /*

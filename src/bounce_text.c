@@ -285,22 +285,35 @@ bounce_text_line_is_sender(const char *p, size_t l)
 	return false;
 }
 
+#define ANCHOR_NONE	0
+#define ANCHOR_BLOCK	1	/* the lines after it belong to it */
+#define ANCHOR_LINE	2	/* "550 <addr>... reason": one line says it all */
+
 /*
  * Is the address at offset st of the line in "anchor" position: the first
- * thing on the line (after blanks, quotes, '<', '>>>' bullets), or right
- * after a short label ("Failed Recipient: ", "Unknown user: ")?
+ * thing on the line (after blanks, quotes, '<', '>>>' bullets), right
+ * after a short label ("Failed Recipient: ", "Unknown user: "), or in
+ * Sendmail's summary form "554 <addr>... reason"?
  */
-static bool
-bounce_text_anchor_pos(const char *p, size_t l, size_t st)
+static int
+bounce_text_anchor_pos(const char *p, size_t l, size_t st, size_t alen)
 {
 	size_t i = 0, colon = SIZE_MAX;
 
+	while (i < st && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	/* Sendmail: "NNN <addr>... text" (a status code may follow NNN) */
+	if (st >= i + 5 && p[i] >= '2' && p[i] <= '5' &&
+	    p[i + 1] >= '0' && p[i + 1] <= '9' && p[i + 2] >= '0' &&
+	    p[i + 2] <= '9' && p[i + 3] == ' ' && p[st - 1] == '<' &&
+	    st + alen + 4 <= l && memcmp(p + st + alen, ">...", 4) == 0)
+		return ANCHOR_LINE;
 	while (i < st && (p[i] == ' ' || p[i] == '\t' || p[i] == '<' ||
 	    p[i] == '"' || p[i] == '\'' || p[i] == '>' || p[i] == '*' ||
 	    p[i] == '-' || p[i] == '(' || p[i] == '['))
 		i++;
 	if (i == st)
-		return true;
+		return ANCHOR_BLOCK;
 	/* a label: words ending in ':' within 48 bytes, no digits */
 	for (size_t k = i; k < st; k++) {
 		if (p[k] == ':') {
@@ -308,14 +321,14 @@ bounce_text_anchor_pos(const char *p, size_t l, size_t st)
 			break;
 		}
 		if (p[k] >= '0' && p[k] <= '9')
-			return false;
+			return ANCHOR_NONE;
 	}
 	if (colon == SIZE_MAX || colon - i > 48)
-		return false;
+		return ANCHOR_NONE;
 	for (size_t k = colon + 1; k < st; k++)
 		if (!(p[k] == ' ' || p[k] == '\t' || p[k] == '<' ||
 		    p[k] == '"'))
-			return false;
+			return ANCHOR_NONE;
 	{
 		/* "MAIL FROM:" and friends label the sender */
 		const char *lab = p + i;
@@ -324,10 +337,9 @@ bounce_text_anchor_pos(const char *p, size_t l, size_t st)
 		if (bounce_text_find(lab, ll, "from") ||
 		    bounce_text_find(lab, ll, "sender") ||
 		    bounce_text_find(lab, ll, "reply"))
-			return false;
+			return ANCHOR_NONE;
 	}
-	(void)l;
-	return true;
+	return ANCHOR_BLOCK;
 }
 
 /* ---- codes, command, remote ------------------------------------------- */
@@ -424,12 +436,17 @@ bounce_text_codes(const char *s, size_t len, int *reply, char *status,
 			    (s[i + 2] - '0');
 
 			/* "550 5.1.1" / "550-5.1.1": code and status together */
-			if (i + 5 < len && (s[i + 3] == ' ' || s[i + 3] == '-') &&
-			    (sl = bounce_text_status_at(s, len, i + 4)) > 0 &&
-			    s[i + 4] == s[i]) {
+			size_t q = i + 4;
+
+			/* 550-'5.2.2 ...' as quoted by some reporters */
+			if (q < len && (s[q] == '\'' || s[q] == '"'))
+				q++;
+			if (q + 1 < len && (s[i + 3] == ' ' || s[i + 3] == '-') &&
+			    (sl = bounce_text_status_at(s, len, q)) > 0 &&
+			    s[q] == s[i]) {
 				*reply = code;
 				if (sl < statussz) {
-					memcpy(status, s + i + 4, sl);
+					memcpy(status, s + q, sl);
 					status[sl] = '\0';
 				}
 				return;
@@ -451,6 +468,8 @@ bounce_text_command(const char *s, size_t len)
 	static const struct { const char *pat; const char *cmd; } cmds[] = {
 		{ "rcpt to", "RCPT" }, { "rcpt command", "RCPT" },
 		{ "rcpt response", "RCPT" }, { "our rcpt", "RCPT" },
+		{ "reply to rcpt", "RCPT" }, { "does not like recipient", "RCPT" },
+		{ "rcpt_to", "RCPT" }, { "smtp:rcpt", "RCPT" },
 		{ "mail from", "MAIL" }, { "mail command", "MAIL" },
 		{ "end of data", "DATA" }, { "final data", "DATA" },
 		{ "data command", "DATA" }, { ">>> data", "DATA" },
@@ -685,18 +704,40 @@ struct anchor {
 	size_t	line;
 	size_t	st;		/* address offset in the line */
 	size_t	alen;
+	int	kind;		/* ANCHOR_* */
 };
 
 /*
  * The diagnostic of one block: the server's reply lines if there are any
  * ("550 5.1.1 ..." with its continuations), else the block's text.
  */
+static bool
+bounce_text_line_has_code(const char *p, size_t l)
+{
+	size_t k;
+
+	for (k = 0; k < l; k++)
+		if ((p[k] == '4' || p[k] == '5') &&
+		    (bounce_text_reply_at(p, l, k) ||
+		    bounce_text_status_at(p, l, k) > 0))
+			return true;
+	return false;
+}
+
+/*
+ * The diagnostic of one block.  The whole block (minus boilerplate) tells
+ * the SMTP command and the remote host; the diagnostic itself starts at the
+ * server's reply when there is one ("550 5.1.1 ..."), with the line that
+ * introduces it ("... did not like our RCPT TO:").
+ */
 static void
 bounce_text_block_diag(const struct line *lines, size_t from, size_t to,
     const struct anchor *a, struct bounce_text_rcpt *r)
 {
 	char buf[BOUNCE_DIAG_MAX * 2];
-	size_t o = 0, i;
+	size_t o = 0, i, nstart = 0, focus = 0;
+	size_t starts[BLOCK_LINES + 1];
+	bool found = false;
 
 	buf[0] = '\0';
 	for (i = from; i < to; i++) {
@@ -719,21 +760,32 @@ bounce_text_block_diag(const struct line *lines, size_t from, size_t to,
 		bounce_text_trim(&p, &l);
 		if (l == 0)
 			continue;
+		if (!found && bounce_text_line_has_code(p, l)) {
+			found = true;
+			focus = nstart;
+			/* keep an introducing line that ends with ':' */
+			if (nstart > 0 && o > 0 && buf[o - 1] == ':')
+				focus = nstart - 1;
+		}
+		if (nstart < BLOCK_LINES)
+			starts[nstart++] = o > 0 ? o + 1 : 0;
 		o = bounce_text_append(buf, sizeof(buf), o, p, l);
 		if (o + 2 >= sizeof(buf))
 			break;
 	}
-	bounce_text_oneline(buf, o, r->diag, sizeof(r->diag));
-	bounce_text_remote(lines[from].p, (size_t)(lines[to - 1].p +
-	    lines[to - 1].len - lines[from].p), r->remote, sizeof(r->remote));
 	{
-		const char *cmd = bounce_text_command(lines[from].p,
-		    (size_t)(lines[to - 1].p + lines[to - 1].len -
-		    lines[from].p));
+		const char *cmd = bounce_text_command(buf, o);
 		size_t cl = strlen(cmd);
 
 		memcpy(r->command, cmd, cl + 1);
 	}
+	bounce_text_remote(buf, o, r->remote, sizeof(r->remote));
+	bounce_text_oneline(buf, o, r->context, sizeof(r->context));
+	if (found && focus < nstart && starts[focus] <= o)
+		bounce_text_oneline(buf + starts[focus], o - starts[focus],
+		    r->diag, sizeof(r->diag));
+	else
+		bounce_text_oneline(buf, o, r->diag, sizeof(r->diag));
 }
 
 /*
@@ -818,9 +870,10 @@ bounce_text_scan(const char *text, size_t len,
 		    bounce_text_after_sender_label(lines, i))
 			continue;
 		while (bounce_text_next_addr(p, l, &pos, &st, &al)) {
-			struct anchor a = { i, st, al };
+			struct anchor a = { i, st, al, ANCHOR_BLOCK };
 			bool dup = false;
 			size_t k;
+			int kind;
 
 			if (bounce_text_skipped(ctx, p + st, al))
 				continue;
@@ -828,7 +881,9 @@ bounce_text_scan(const char *text, size_t len,
 			if (st >= 1 && bounce_text_find(p, st, "from") != NULL &&
 			    bounce_text_find(p, st, "rcpt") == NULL)
 				continue;
-			if (bounce_text_anchor_pos(p, l, st)) {
+			if ((kind = bounce_text_anchor_pos(p, l, st, al)) !=
+			    ANCHOR_NONE) {
+				a.kind = kind;
 				for (k = 0; k < na; k++)
 					if (anchors[k].alen == al &&
 					    strncasecmp(lines[anchors[k].line].p +
@@ -855,7 +910,7 @@ bounce_text_scan(const char *text, size_t len,
 
 		to = i + 1 < nuse ? use[i + 1].line : nlines;
 		/* several addresses on one line share the line */
-		if (to <= from)
+		if (to <= from || use[i].kind == ANCHOR_LINE)
 			to = from + 1;
 		if (to - from > BLOCK_LINES)
 			to = from + BLOCK_LINES;
@@ -865,6 +920,16 @@ bounce_text_scan(const char *text, size_t len,
 		memcpy(r->addr, lines[from].p + use[i].st, use[i].alen);
 		r->addr[use[i].alen] = '\0';
 		bounce_text_block_diag(lines, from, to, &use[i], r);
+		if (r->command[0] == '\0') {
+			/* a transcript elsewhere: ">>> RCPT To:<addr>" */
+			char pat[BOUNCE_ADDR_MAX + 16];
+			int n = snprintf(pat, sizeof(pat), "rcpt to:<%s>",
+			    r->addr);
+
+			if (n > 0 && (size_t)n < sizeof(pat) &&
+			    bounce_text_find(text, len, pat) != NULL)
+				memcpy(r->command, "RCPT", 5);
+		}
 		{
 			int reply;
 			char st[16], pre[BOUNCE_DIAG_MAX];

@@ -27,6 +27,7 @@
 struct bounce_text_rcpt {
 	char	addr[BOUNCE_ADDR_MAX + 1];
 	char	diag[BOUNCE_DIAG_MAX];	/* what went wrong, one line */
+	char	context[BOUNCE_DIAG_MAX];	/* the whole block, one line */
 	char	remote[256];
 	char	command[8];		/* "RCPT", "DATA", "MAIL", "EHLO", "CONN" or "" */
 };
