@@ -319,10 +319,25 @@ bounce_classify_hints(int reply, const char *status, const char *text,
 		goto out;
 	}
 	tr = bounce_rules_match(norm, nlen, &tier, NULL);
-	if (tr == BOUNCE_UNDEFINED && hints->context != NULL) {
-		nlen = bounce_rules_normalize(hints->context,
-		    strlen(hints->context), norm, sizeof(norm));
-		tr = bounce_rules_match(norm, nlen, &tier, NULL);
+	if (hints->context != NULL && tier != BOUNCE_RULE_DECISIVE &&
+	    tier != BOUNCE_RULE_LOCAL) {
+		/*
+		 * The report's own words around the server reply ("Connected
+		 * to x but sender was rejected.") count when the reply names
+		 * no cause, and decisive wording there always counts.
+		 */
+		char cnorm[BOUNCE_RULES_TEXT_MAX];
+		size_t cl = bounce_rules_normalize(hints->context,
+		    strlen(hints->context), cnorm, sizeof(cnorm));
+		int ctier;
+		enum bounce_reason cr = bounce_rules_match(cnorm, cl, &ctier,
+		    NULL);
+
+		if (cr != BOUNCE_UNDEFINED && (tr == BOUNCE_UNDEFINED ||
+		    ctier == BOUNCE_RULE_DECISIVE)) {
+			tr = cr;
+			tier = ctier;
+		}
 	}
 	/*
 	 * RFC 3464 2.3.6: an "x-unix" diagnostic comes from a local delivery

@@ -510,6 +510,7 @@ bounce_mime_new_part(struct walk_ctx *w, const char *type, int depth,
 	p->depth = depth;
 	p->in_attachment = in_att;
 	p->text = "";
+	p->body = "";
 	return p;
 }
 
@@ -559,9 +560,8 @@ bounce_mime_leaf(struct walk_ctx *w, const char *body, size_t blen,
 		if (bounce_mime_parse_headers(w->m, t, tl, &p->inner,
 		    &used) < 0)
 			w->rc = -1;
-		p->text = t;
-		p->text_len = used;
-		t[used] = '\0';
+		p->body = t;
+		p->body_len = tl;
 		return;
 	}
 	if ((t = bounce_mime_to_utf8(w->m, charset, t, tl, &tl)) == NULL) {

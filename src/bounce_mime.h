@@ -63,6 +63,8 @@ struct bounce_mime_part {
 	struct bounce_mime_hdrs inner;	/* HEADERS_ONLY: the enclosed header block */
 	const char *text;	/* decoded UTF-8-ish text, NUL-terminated; "" if none */
 	size_t	text_len;
+	const char *body;	/* HEADERS_ONLY: the enclosed message, decoded */
+	size_t	body_len;
 };
 
 struct bounce_mime_msg {

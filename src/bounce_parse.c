@@ -107,6 +107,16 @@ bounce_parse_copy(char *out, size_t outsz, const char *s)
 	bounce_text_oneline(s, strlen(s), out, outsz);
 }
 
+/* "X.0.0": the code says only "failed" (RFC 3463 3.1, 3.2: other/undefined) */
+static bool
+bounce_parse_generic_status(const char *st)
+{
+	size_t l = strlen(st);
+
+	return l == 5 && st[1] == '.' && st[2] == '0' && st[3] == '.' &&
+	    st[4] == '0';
+}
+
 static bool
 bounce_parse_has_code(const char *s)
 {
@@ -223,8 +233,11 @@ static void
 bounce_parse_dsn(struct bounce_mime_msg *m, const char *t, size_t len,
     struct recs *recs, struct parse_ctx *ctx)
 {
-	size_t pos = 0;
+	struct rec orphan;
+	bool have_orphan = false;
+	size_t pos = 0, n0 = recs->n, k;
 
+	memset(&orphan, 0, sizeof(orphan));
 	while (pos < len) {
 		struct bounce_mime_hdrs h;
 		struct rec *cur = NULL;
@@ -269,17 +282,48 @@ bounce_parse_dsn(struct bounce_mime_msg *m, const char *t, size_t len,
 			}
 			if (cur != NULL)
 				bounce_parse_dsn_field(cur, n, h.v[i].value);
-			else if (strcmp(n, "remote-mta") == 0 ||
-			    strcmp(n, "status") == 0 ||
-			    strcmp(n, "diagnostic-code") == 0 ||
-			    strcmp(n, "action") == 0) {
-				/* per-recipient field without a recipient */
-				if ((cur = bounce_parse_rec_new(recs)) == NULL)
-					return;
-				cur->from_dsn = true;
-				bounce_parse_dsn_field(cur, n, h.v[i].value);
+			else {
+				/*
+				 * Per-recipient fields in the per-message group
+				 * (RFC 3464 2.2 forbids it; some MTAs do it):
+				 * keep them as defaults.
+				 */
+				bounce_parse_dsn_field(&orphan, n, h.v[i].value);
+				if (strcmp(n, "status") == 0 ||
+				    strcmp(n, "diagnostic-code") == 0 ||
+				    strcmp(n, "action") == 0)
+					have_orphan = true;
 			}
 		}
+	}
+	if (!have_orphan)
+		return;
+	if (recs->n == n0) {
+		struct rec *r = bounce_parse_rec_new(recs);
+
+		if (r != NULL) {
+			*r = orphan;
+			r->from_dsn = true;
+		}
+		return;
+	}
+	for (k = n0; k < recs->n; k++) {
+		struct rec *r = &recs->v[k];
+
+		if (r->res.status[0] == '\0')
+			memcpy(r->res.status, orphan.res.status,
+			    sizeof(r->res.status));
+		if (r->res.diagnostic[0] == '\0') {
+			memcpy(r->res.diagnostic, orphan.res.diagnostic,
+			    sizeof(r->res.diagnostic));
+			memcpy(r->diag_type, orphan.diag_type,
+			    sizeof(r->diag_type));
+		}
+		if (r->res.remote[0] == '\0')
+			memcpy(r->res.remote, orphan.res.remote,
+			    sizeof(r->res.remote));
+		if (r->action[0] == '\0')
+			memcpy(r->action, orphan.action, sizeof(r->action));
 	}
 }
 
@@ -374,7 +418,8 @@ static const char *const bounce_phrases[] = {
  * failure was temporary, only the time to retry is over.
  */
 static const char *const temp_expiry_pats[] = {
-	"retry timeout exceeded", "have been failing for a long time",
+	"have been failing for a long time",
+	"technical details of temporary failure",
 };
 
 static const char *const bounce_senders[] = {
@@ -496,8 +541,35 @@ bounce_parse_ses(const char *text, size_t len, struct recs *recs)
 	}
 	root = json_loadb(brace, len - (size_t)(brace - text),
 	    JSON_DISABLE_EOF_CHECK, NULL);
-	if (root == NULL)
-		return false;
+	if (root == NULL) {
+		/*
+		 * Sendmail folds lines over 990 bytes as "!\n " (RFC 5322
+		 * 2.1.1 line limit); undo that and try again.
+		 */
+		size_t bl = len - (size_t)(brace - text), i2, o = 0;
+		char *fix = malloc(bl + 1);
+
+		if (fix == NULL)
+			return false;
+		for (i2 = 0; i2 < bl; i2++) {
+			if (brace[i2] == '!' && i2 + 2 < bl &&
+			    brace[i2 + 1] == '\n' && brace[i2 + 2] == ' ') {
+				i2 += 2;
+				continue;
+			}
+			if (brace[i2] == '!' && i2 + 3 < bl &&
+			    brace[i2 + 1] == '\r' && brace[i2 + 2] == '\n' &&
+			    brace[i2 + 3] == ' ') {
+				i2 += 3;
+				continue;
+			}
+			fix[o++] = brace[i2];
+		}
+		root = json_loadb(fix, o, JSON_DISABLE_EOF_CHECK, NULL);
+		free(fix);
+		if (root == NULL)
+			return false;
+	}
 	type = json_string_value(json_object_get(root, "notificationType"));
 	if (type == NULL)
 		type = json_string_value(json_object_get(root, "eventType"));
@@ -720,7 +792,9 @@ bounce_parse_finish(struct parse_ctx *ctx, struct recs *recs,
 		 * reporting MTA's Status: field, which is often a catch-all
 		 * ("5.0.0") or its own summary ("4.4.7" for a deferral).
 		 */
-		if (st[0] != '\0' && r->res.status[0] != '2')
+		if (st[0] != '\0' && r->res.status[0] != '2' &&
+		    !(bounce_parse_generic_status(st) &&
+		    r->res.status[0] != '\0'))
 			memcpy(r->res.status, st, sizeof(st));
 		if (r->reply == 0)
 			r->reply = reply;
@@ -782,7 +856,8 @@ bounce_parse_finish(struct parse_ctx *ctx, struct recs *recs,
 }
 
 static void
-bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len)
+bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len,
+    int depth)
 {
 	struct bounce_mime_msg *m;
 	struct recs recs = { NULL, 0, 0 };
@@ -827,7 +902,9 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len)
 		nl = bounce_rules_normalize(text, cut, norm, sizeof(norm));
 		delayed = bounce_rules_is_temporary(norm, nl);
 		temp_expiry = bounce_parse_any(norm, temp_expiry_pats,
-		    sizeof(temp_expiry_pats) / sizeof(temp_expiry_pats[0]));
+		    sizeof(temp_expiry_pats) / sizeof(temp_expiry_pats[0])) ||
+		    (bounce_parse_ifind(norm, "retry timeout exceeded") &&
+		    !bounce_parse_ifind(norm, "delivery retry timeout"));
 		text_bouncy = bounce_parse_any(norm, bounce_phrases,
 		    sizeof(bounce_phrases) / sizeof(bounce_phrases[0]));
 	}
@@ -892,6 +969,19 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len)
 				memcpy(r->command, tr[k].command,
 				    sizeof(r->command));
 		}
+		/*
+		 * One recipient whose report gives no code: the transcript
+		 * may ("554 5.3.0 unknown mailer error 255").
+		 */
+		if (has_dsn && recs.n == 1 &&
+		    !bounce_parse_has_code(recs.v[0].res.diagnostic)) {
+			char line[BOUNCE_DIAG_MAX];
+
+			if (bounce_text_code_line(text, cut, line,
+			    sizeof(line)) > 0)
+				memcpy(recs.v[0].res.diagnostic, line,
+				    sizeof(line));
+		}
 		if (recs.n == 0)
 			bounce_parse_fallback_rcpts(m, text + cut,
 			    main_text->text_len - cut, &recs, summary);
@@ -902,6 +992,43 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len)
 			if (recs.v[k].context[0] == '\0')
 				bounce_parse_copy(recs.v[k].context,
 				    sizeof(recs.v[k].context), summary);
+		}
+	}
+	/* Apple Mail's one-click unsubscribe request: an opt-out report */
+	if (recs.n == 0 &&
+	    bounce_mime_hdr_get(&m->hdrs, "x-apple-unsubscribe") != NULL) {
+		struct rec *r = bounce_parse_rec_new(&recs);
+
+		if (r != NULL) {
+			if (from != NULL)
+				bounce_parse_addr_value(from, r->res.recipient,
+				    sizeof(r->res.recipient));
+			r->preset = BOUNCE_FEEDBACK;
+		}
+		goto done;
+	}
+	/* a bounce forwarded as an attachment: read the attached one */
+	if (recs.n == 0 && depth == 0) {
+		for (i = 0; i < m->nparts; i++) {
+			const struct bounce_mime_part *p = &m->parts[i];
+			const char *ifrom, *ict;
+
+			if (p->kind != BOUNCE_MIME_HEADERS_ONLY ||
+			    p->body_len == 0)
+				continue;
+			ifrom = bounce_mime_hdr_get(&p->inner, "from");
+			ict = bounce_mime_hdr_get(&p->inner, "content-type");
+			if (bounce_parse_any(ifrom, bounce_senders,
+			    sizeof(bounce_senders) / sizeof(bounce_senders[0])) ||
+			    (ict != NULL && bounce_parse_ifind(ict,
+			    "report-type=delivery-status") != NULL)) {
+				size_t before = ctx->rep->n;
+
+				bounce_parse_message(ctx, p->body, p->body_len,
+				    depth + 1);
+				if (ctx->rep->n > before)
+					goto out;
+			}
 		}
 	}
 	if (recs.n == 0 && !bouncy && bounce_parse_is_autoreply(m, subject)) {
@@ -969,14 +1096,14 @@ bounce_parse(const char *data, size_t len, struct bounce_report *rep)
 				rep->truncated = 1;
 				break;
 			}
-			bounce_parse_message(&ctx, data + start, pos - start);
+			bounce_parse_message(&ctx, data + start, pos - start, 0);
 			nmsg++;
 			start = pos;
 		}
 		pos = next;
 	}
 	if (start < len && ctx.rc == 0) {
-		bounce_parse_message(&ctx, data + start, len - start);
+		bounce_parse_message(&ctx, data + start, len - start, 0);
 		nmsg++;
 	}
 	rep->messages = nmsg;

@@ -62,7 +62,6 @@ static const struct bounce_rule rules[] = {
 	A(EXPIRED, "envelope expired"),
 	A(EXPIRED, "delivery time expired"),
 	A(EXPIRED, "could not deliver for the last"),
-	A(USERUNKNOWN, "resolver.adr.recipientnotfound"),
 	A(SYSTEMERROR, "unable to contact ldap server"),
 	A(SYSTEMERROR, "could not load drd"),
 	A(USERUNKNOWN, "recipient address rejected: access denied"),
@@ -198,6 +197,7 @@ static const struct bounce_rule rules[] = {
 	R(NORELAYING, "relay prohibited"),
 	R(NORELAYING, "relaying prohibited"),
 	R(NORELAYING, "no relaying"),
+	R(NORELAYING, "insecure mail relay"),
 	R(NORELAYING, "relaying mail to*is not allowed"),
 
 	/* --- authentication of the sender domain: SPF, DKIM, DMARC --- */
@@ -285,6 +285,7 @@ static const struct bounce_rule rules[] = {
 	R(BLOCKED, "ip address*blocked"),
 	R(BLOCKED, "adresse ip source bloquee"),
 	R(BLOCKED, "has been blocked"),
+	R(BLOCKED, "open relay"),
 
 	/* --- the recipient does not exist --- */
 	L(USERUNKNOWN, "not listed in domino directory"),
@@ -297,6 +298,7 @@ static const struct bounce_rule rules[] = {
 	L(USERUNKNOWN, "unknown user:"),
 	L(USERUNKNOWN, "requested action not taken: mailbox unavailable"),
 	L(USERUNKNOWN, "delivery error: dd"),
+	L(USERUNKNOWN, "resolver.adr.recipientnotfound"),
 	R(USERUNKNOWN, "user unknown"),
 	R(USERUNKNOWN, "unknown user"),
 	R(USERUNKNOWN, "user is unknown"),
@@ -434,6 +436,7 @@ static const struct bounce_rule rules[] = {
 	R(SYSTEMERROR, "configuration error"),
 	R(SYSTEMERROR, "transaction failed"),
 	R(SYSTEMERROR, "service currently unavailable"),
+	R(SYSTEMERROR, "insufficient permission"),
 
 	/* --- delivery gave up after retries --- */
 	R(EXPIRED, "retry time not reached"),

@@ -167,10 +167,15 @@ bounce_text_local_char(unsigned char c)
 	return strchr(".!#$%&'*+=?^_`{|}~-", c) != NULL && c != '\0';
 }
 
+/*
+ * Domain characters in free text: ASCII only.  UTF-8 domains exist
+ * (RFC 6531) but in reports written in other scripts the byte after an
+ * address is far more often a non-Latin comma or quote than an IDN label.
+ */
 static bool
 bounce_text_domain_char(unsigned char c)
 {
-	return c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	    (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
 }
 
@@ -847,6 +852,17 @@ bounce_text_preamble_code(const struct line *lines, size_t upto, char *out,
 		}
 	}
 	return 0;
+}
+
+size_t
+bounce_text_code_line(const char *text, size_t len, char *out, size_t outsz)
+{
+	static __thread struct line cl_lines[LINES_MAX];
+	size_t n = bounce_text_lines(text, len, cl_lines, LINES_MAX);
+
+	if (outsz == 0)
+		return 0;
+	return bounce_text_preamble_code(cl_lines, n, out, outsz);
 }
 
 size_t

@@ -53,6 +53,14 @@ size_t	bounce_text_scan(const char *text, size_t len,
 	    size_t max);
 
 /*
+ * The first line of report text that carries an SMTP reply or status code
+ * (a transcript's "554 5.3.0 unknown mailer error 255"), trimmed, one line.
+ * Returns its length, 0 if there is none.
+ */
+size_t	bounce_text_code_line(const char *text, size_t len, char *out,
+	    size_t outsz);
+
+/*
  * The whole report text squeezed into one line for a diagnostic, without
  * the boilerplate lines every MTA adds ("This message was created
  * automatically...").  Writes at most outsz bytes; returns length.
