@@ -319,12 +319,12 @@ bounce_classify_hints(int reply, const char *status, const char *text,
 		goto out;
 	}
 	tr = bounce_rules_match(norm, nlen, &tier, NULL);
-	if (hints->context != NULL && tier != BOUNCE_RULE_DECISIVE &&
-	    tier != BOUNCE_RULE_LOCAL) {
+	if (hints->context != NULL && (tr == BOUNCE_UNDEFINED ||
+	    tier == BOUNCE_RULE_WEAK)) {
 		/*
 		 * The report's own words around the server reply ("Connected
 		 * to x but sender was rejected.") count when the reply names
-		 * no cause, and decisive wording there always counts.
+		 * no cause, or only a generic one.
 		 */
 		char cnorm[BOUNCE_RULES_TEXT_MAX];
 		size_t cl = bounce_rules_normalize(hints->context,
@@ -334,7 +334,7 @@ bounce_classify_hints(int reply, const char *status, const char *text,
 		    NULL);
 
 		if (cr != BOUNCE_UNDEFINED && (tr == BOUNCE_UNDEFINED ||
-		    ctier == BOUNCE_RULE_DECISIVE)) {
+		    ctier != BOUNCE_RULE_WEAK)) {
 			tr = cr;
 			tier = ctier;
 		}

@@ -533,12 +533,9 @@ bounce_parse_ses(const char *text, size_t len, struct recs *recs)
 	size_t i;
 	bool done = false;
 
-	if (brace == NULL || memmem(text, len, "\"notificationType\"", 18) ==
-	    NULL) {
-		if (brace == NULL || memmem(text, len, "\"eventType\"", 11) ==
-		    NULL)
-			return false;
-	}
+	if (brace == NULL || (memmem(text, len, "notificationType", 16) ==
+	    NULL && memmem(text, len, "eventType", 9) == NULL))
+		return false;
 	root = json_loadb(brace, len - (size_t)(brace - text),
 	    JSON_DISABLE_EOF_CHECK, NULL);
 	if (root == NULL) {
@@ -569,6 +566,17 @@ bounce_parse_ses(const char *text, size_t len, struct recs *recs)
 		free(fix);
 		if (root == NULL)
 			return false;
+	}
+	/* delivered through SNS: the notification is a string in "Message" */
+	if (json_string_value(json_object_get(root, "Message")) != NULL) {
+		const char *inner = json_string_value(json_object_get(root,
+		    "Message"));
+		json_t *in = json_loads(inner, 0, NULL);
+
+		if (in != NULL) {
+			json_decref(root);
+			root = in;
+		}
 	}
 	type = json_string_value(json_object_get(root, "notificationType"));
 	if (type == NULL)
@@ -693,6 +701,50 @@ bounce_parse_skip_ctx(struct bounce_mime_msg *m, struct bounce_text_ctx *tc,
 		    BOUNCE_ADDR_MAX + 1))
 			tc->skip[tc->nskip] = addrs[tc->nskip], tc->nskip++;
 	}
+}
+
+/*
+ * When most lines of the text start with '>', it is a quoted (forwarded)
+ * report: strip one level of quoting.  Returns the text to read.
+ */
+static const char *
+bounce_parse_dequote(struct bounce_mime_msg *m, const char *t, size_t *len)
+{
+	size_t pos = 0, quoted = 0, lines = 0, o = 0;
+	char *out;
+
+	while (pos < *len && lines < 200) {
+		const char *nl = memchr(t + pos, '\n', *len - pos);
+		size_t l = nl ? (size_t)(nl - (t + pos)) : *len - pos;
+
+		if (l > 1) {
+			lines++;
+			if (t[pos] == '>')
+				quoted++;
+		}
+		pos += l + 1;
+	}
+	if (lines < 4 || quoted * 10 < lines * 7)
+		return t;
+	if ((out = bounce_mime_alloc(m, *len + 1)) == NULL)
+		return t;
+	for (pos = 0; pos < *len;) {
+		const char *nl = memchr(t + pos, '\n', *len - pos);
+		size_t l = nl ? (size_t)(nl - (t + pos)) + 1 : *len - pos;
+		size_t skip = 0;
+
+		if (l > 0 && t[pos] == '>') {
+			skip = 1;
+			if (l > 1 && t[pos + 1] == ' ')
+				skip = 2;
+		}
+		memcpy(out + o, t + pos + skip, l - skip);
+		o += l - skip;
+		pos += l;
+	}
+	out[o] = '\0';
+	*len = o;
+	return out;
 }
 
 /* Main human-readable text: the first text part outside attachments. */
@@ -867,9 +919,9 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len,
 	const char *subject, *from, *text = NULL;
 	char summary[BOUNCE_DIAG_MAX];
 	char norm[2048];
-	size_t i, cut = 0, nl;
+	size_t i, cut = 0, nl, text_len = 0;
 	bool has_dsn = false, has_arf = false, bouncy, delayed = false;
-	bool temp_expiry = false, text_bouncy = false;
+	bool temp_expiry = false, text_bouncy = false, text_named = false;
 
 	if ((m = calloc(1, sizeof(*m))) == NULL) {
 		ctx->rc = -1;
@@ -897,7 +949,10 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len,
 	main_text = bounce_parse_main_text(m);
 	if (main_text != NULL) {
 		text = main_text->text;
-		cut = bounce_text_cut(text, main_text->text_len);
+		text_len = main_text->text_len;
+		/* a bounce forwarded inline, quoted with "> " */
+		text = bounce_parse_dequote(m, text, &text_len);
+		cut = bounce_text_cut(text, text_len);
 		bounce_text_summary(text, cut, summary, sizeof(summary));
 		nl = bounce_rules_normalize(text, cut, norm, sizeof(norm));
 		delayed = bounce_rules_is_temporary(norm, nl);
@@ -922,10 +977,10 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len,
 				    m->parts[i].text_len, &recs, ctx);
 	}
 	if (!has_dsn && text != NULL &&
-	    bounce_parse_inline_dsn(m, text, main_text->text_len, &recs, ctx))
+	    bounce_parse_inline_dsn(m, text, text_len, &recs, ctx))
 		has_dsn = true;
 	if (!has_dsn && text != NULL &&
-	    bounce_parse_ses(text, main_text->text_len, &recs))
+	    bounce_parse_ses(text, text_len, &recs))
 		goto done;
 	bouncy = has_dsn ||
 	    bounce_mime_hdr_get(&m->hdrs, "x-failed-recipients") != NULL ||
@@ -941,6 +996,7 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len,
 
 		bounce_parse_skip_ctx(m, &tc, skipaddr);
 		n = bounce_text_scan(text, cut, &tc, tr, BOUNCE_TEXT_RCPTS);
+		text_named = n > 0;
 		for (k = 0; k < n; k++) {
 			struct rec *r = bounce_parse_rec_find(&recs, tr[k].addr);
 
@@ -984,7 +1040,7 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len,
 		}
 		if (recs.n == 0)
 			bounce_parse_fallback_rcpts(m, text + cut,
-			    main_text->text_len - cut, &recs, summary);
+			    text_len - cut, &recs, summary);
 		for (k = 0; k < recs.n; k++) {
 			if (recs.v[k].res.diagnostic[0] == '\0')
 				bounce_parse_copy(recs.v[k].res.diagnostic,
@@ -1007,8 +1063,11 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len,
 		}
 		goto done;
 	}
-	/* a bounce forwarded as an attachment: read the attached one */
-	if (recs.n == 0 && depth == 0) {
+	/*
+	 * A bounce forwarded as an attachment: read the attached one when
+	 * this message named no recipient itself.
+	 */
+	if ((recs.n == 0 || (!has_dsn && !text_named)) && depth == 0) {
 		for (i = 0; i < m->nparts; i++) {
 			const struct bounce_mime_part *p = &m->parts[i];
 			const char *ifrom, *ict;
@@ -1027,7 +1086,7 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len,
 				bounce_parse_message(ctx, p->body, p->body_len,
 				    depth + 1);
 				if (ctx->rep->n > before)
-					goto out;
+					goto out;	/* the outer guesses go */
 			}
 		}
 	}

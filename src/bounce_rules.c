@@ -429,6 +429,7 @@ static const struct bounce_rule rules[] = {
 	R(SYSTEMFULL, "insufficient disk space"),
 	R(SYSTEMFULL, "no space left on device"),
 	R(SYSTEMFULL, "disk full"),
+	R(MAILERERROR, "operating system error"),
 	R(SYSTEMERROR, "system error"),
 	R(SYSTEMERROR, "internal error"),
 	R(SYSTEMERROR, "local error"),
@@ -445,8 +446,6 @@ static const struct bounce_rule rules[] = {
 	R(EXPIRED, "cannot send message for"),
 	R(EXPIRED, "could not be delivered within"),
 	R(EXPIRED, "delivery failed*attempts"),
-	R(EXPIRED, "in the queue too long"),
-	R(EXPIRED, "too long in queue"),
 	R(EXPIRED, "queue lifetime"),
 	R(EXPIRED, "host not reachable"),
 
@@ -474,6 +473,8 @@ static const struct bounce_rule rules[] = {
 
 	/* --- generic wording: only when the status code says nothing --- */
 	W(USERUNKNOWN, "recipient address rejected"),
+	W(EXPIRED, "in the queue too long"),
+	W(EXPIRED, "too long in queue"),
 };
 
 #define NRULES	(sizeof(rules) / sizeof(rules[0]))
