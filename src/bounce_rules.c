@@ -711,6 +711,82 @@ bounce_rules_try(const char *norm, size_t len, const uint8_t *bits, size_t i)
 	return bounce_rules_frags(norm, len, rules[i].pat, c);
 }
 
+/*
+ * Provider error codes that carry the cause when the words do not.
+ *
+ * Orange / La Poste (France) end their replies with a code such as
+ * "OFR_506 [506]" or "LPN007_416"; the number after '_' is documented on
+ * their postmaster pages.  Cox ends with "AUP#CXBL" and friends (Cox's
+ * "email error codes" page).
+ */
+struct provider_code {
+	int	code;
+	enum bounce_reason reason;
+};
+
+static const struct provider_code orange_codes[] = {
+	{ 101, BOUNCE_BLOCKED }, { 102, BOUNCE_BLOCKED },
+	{ 103, BOUNCE_BLOCKED }, { 104, BOUNCE_TOOMANYCONN },
+	{ 108, BOUNCE_BLOCKED }, { 305, BOUNCE_SECURITYERROR },
+	{ 401, BOUNCE_BLOCKED }, { 402, BOUNCE_SECURITYERROR },
+	{ 403, BOUNCE_REJECTED }, { 405, BOUNCE_REJECTED },
+	{ 415, BOUNCE_REJECTED }, { 416, BOUNCE_USERUNKNOWN },
+	{ 417, BOUNCE_MAILBOXFULL }, { 418, BOUNCE_USERUNKNOWN },
+	{ 420, BOUNCE_SUSPEND }, { 421, BOUNCE_REJECTED },
+	{ 426, BOUNCE_SUSPEND }, { 505, BOUNCE_SYSTEMERROR },
+	{ 506, BOUNCE_SPAMDETECTED }, { 510, BOUNCE_BLOCKED },
+	{ 514, BOUNCE_MESGTOOBIG }, { 517, BOUNCE_POLICYVIOLATION },
+	{ 630, BOUNCE_POLICYVIOLATION }, { 999, BOUNCE_BLOCKED },
+};
+
+static const struct { const char *tag; enum bounce_reason reason; }
+    cox_codes[] = {
+	{ "aup#cxbl", BOUNCE_BLOCKED }, { "aup#cdrbl", BOUNCE_BLOCKED },
+	{ "aup#cxdns", BOUNCE_BLOCKED }, { "aup#ipbl", BOUNCE_BLOCKED },
+	{ "aup#cxsndr", BOUNCE_REJECTED }, { "aup#cxsmtp", BOUNCE_REJECTED },
+	{ "aup#cxcnct", BOUNCE_TOOMANYCONN }, { "aup#cxmxrt", BOUNCE_SPEEDING },
+	{ "aup#cxthrt", BOUNCE_SECURITYERROR },
+	{ "aup#cxmj", BOUNCE_SECURITYERROR }, { "aup#urlbl", BOUNCE_SPAMDETECTED },
+};
+
+static enum bounce_reason
+bounce_rules_provider_codes(const char *norm, size_t len)
+{
+	size_t i, k;
+
+	for (i = 0; i + 7 <= len; i++) {
+		size_t j;
+		int code = 0, d;
+
+		if (!((norm[i] == 'o' && norm[i + 1] == 'f' &&
+		    norm[i + 2] == 'r') || (norm[i] == 'l' &&
+		    norm[i + 1] == 'p' && norm[i + 2] == 'n')))
+			continue;
+		if (i > 0 && norm[i - 1] >= 'a' && norm[i - 1] <= 'z')
+			continue;
+		for (j = i + 3; j < len && norm[j] >= '0' && norm[j] <= '9' &&
+		    j < i + 6; j++)
+			;
+		if (j >= len || norm[j] != '_')
+			continue;
+		for (d = 0, j++; j < len && norm[j] >= '0' && norm[j] <= '9' &&
+		    d < 4; j++, d++)
+			code = code * 10 + (norm[j] - '0');
+		if (d != 3)
+			continue;
+		for (k = 0; k < sizeof(orange_codes) / sizeof(orange_codes[0]);
+		    k++)
+			if (orange_codes[k].code == code)
+				return orange_codes[k].reason;
+	}
+	if (memmem(norm, len, "aup#", 4) != NULL)
+		for (k = 0; k < sizeof(cox_codes) / sizeof(cox_codes[0]); k++)
+			if (memmem(norm, len, cox_codes[k].tag,
+			    strlen(cox_codes[k].tag)) != NULL)
+				return cox_codes[k].reason;
+	return BOUNCE_UNDEFINED;
+}
+
 enum bounce_reason
 bounce_rules_match(const char *norm, size_t len, int *tier,
     const char **which)
@@ -725,6 +801,17 @@ bounce_rules_match(const char *norm, size_t len, int *tier,
 		*tier = BOUNCE_RULE_NORMAL;
 	if (norm == NULL || len == 0)
 		return BOUNCE_UNDEFINED;
+	{
+		enum bounce_reason pr = bounce_rules_provider_codes(norm, len);
+
+		if (pr != BOUNCE_UNDEFINED) {
+			if (tier)
+				*tier = BOUNCE_RULE_LOCAL;
+			if (which)
+				*which = "provider code";
+			return pr;
+		}
+	}
 	bounce_rules_bigrams(norm, len, bits);
 	for (i = 0; i < NRULES; i++) {
 		if (bounce_rules_try(norm, len, bits, i)) {
