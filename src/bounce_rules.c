@@ -99,6 +99,8 @@ static const struct bounce_rule rules[] = {
 	A(BLOCKED, "refused to talk to me"),
 	A(BLOCKED, "invalid ip for sending"),
 	A(REQUIREPTR, "mismatches client ip"),
+	A(POLICYVIOLATION, "host network not allowed"),
+	A(VIRUSDETECTED, "rejected due to security policies"),
 
 	/* --- the mailbox is full (RFC 3463 X.2.2), several languages --- */
 	R(MAILBOXFULL, "mailbox full"),
@@ -438,6 +440,7 @@ static const struct bounce_rule rules[] = {
 	R(SYSTEMERROR, "transaction failed"),
 	R(SYSTEMERROR, "service currently unavailable"),
 	R(SYSTEMERROR, "insufficient permission"),
+	R(SYSTEMERROR, "queue file write error"),
 
 	/* --- delivery gave up after retries --- */
 	R(EXPIRED, "retry time not reached"),
