@@ -681,6 +681,27 @@ bounce_parse_google_groups(const char *from, struct recs *recs)
 	}
 }
 
+/*
+ * A mailing list manager's own answer (fml, ezmlm, Mailman: "you are not
+ * a member", "loop detected") refuses a post like a bounce does.
+ */
+static bool
+bounce_parse_list_manager(const struct bounce_mime_msg *m, const char *from)
+{
+	static const char *const suffixes[] = { "-admin@", "-owner@",
+	    "-request@", "-bounces@" };
+	size_t i;
+
+	if (bounce_mime_hdr_get(&m->hdrs, "x-mlserver") == NULL &&
+	    bounce_mime_hdr_get(&m->hdrs, "x-ml-name") == NULL &&
+	    bounce_mime_hdr_get(&m->hdrs, "mailing-list") == NULL)
+		return false;
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
+		if (bounce_parse_ifind(from, suffixes[i]) != NULL)
+			return true;
+	return false;
+}
+
 /* ---- one message ------------------------------------------------------ */
 
 static void
@@ -988,7 +1009,7 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len,
 	    sizeof(bounce_subjects) / sizeof(bounce_subjects[0])) ||
 	    bounce_parse_any(from, bounce_senders,
 	    sizeof(bounce_senders) / sizeof(bounce_senders[0])) ||
-	    text_bouncy;
+	    text_bouncy || bounce_parse_list_manager(m, from);
 
 	if (bouncy && text != NULL) {
 		struct bounce_text_rcpt tr[BOUNCE_TEXT_RCPTS];

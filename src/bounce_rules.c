@@ -231,6 +231,8 @@ static const struct bounce_rule rules[] = {
 	R(REQUIREPTR, " rdns"),
 	R(REQUIREPTR, "reverse hostname"),
 	R(REQUIREPTR, "dns ptr"),
+	R(REQUIREPTR, "unverifyable sending ip"),
+	R(REQUIREPTR, "unverifiable sending ip"),
 
 	/* --- reputation --- */
 	R(BADREPUTATION, "poor reputation"),
@@ -441,6 +443,7 @@ static const struct bounce_rule rules[] = {
 	R(SYSTEMERROR, "service currently unavailable"),
 	R(SYSTEMERROR, "insufficient permission"),
 	R(SYSTEMERROR, "queue file write error"),
+	R(SYSTEMERROR, "duplicated message-id"),
 
 	/* --- delivery gave up after retries --- */
 	R(EXPIRED, "retry time not reached"),

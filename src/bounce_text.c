@@ -87,6 +87,7 @@ bounce_text_trim(const char **p, size_t *len)
 
 static const char *const cut_phrases[] = {
 	"original message follows",
+	"original mail as follows",
 	"unsent message follows",
 	"returned mail follows",
 	"returned message follows",
@@ -737,7 +738,7 @@ bounce_text_line_has_code(const char *p, size_t l)
  */
 static void
 bounce_text_block_diag(const struct line *lines, size_t from, size_t to,
-    const struct anchor *a, struct bounce_text_rcpt *r)
+    const struct anchor *a, bool first, struct bounce_text_rcpt *r)
 {
 	char buf[BOUNCE_DIAG_MAX * 2];
 	size_t o = 0, i, nstart = 0, focus = 0;
@@ -785,7 +786,32 @@ bounce_text_block_diag(const struct line *lines, size_t from, size_t to,
 		memcpy(r->command, cmd, cl + 1);
 	}
 	bounce_text_remote(buf, o, r->remote, sizeof(r->remote));
-	bounce_text_oneline(buf, o, r->context, sizeof(r->context));
+	{
+		/*
+		 * The context also keeps what the anchor line says before the
+		 * address ("You are not a member of this list <addr>").
+		 */
+		char ctx[BOUNCE_DIAG_MAX * 2];
+		const char *ap = lines[a->line].p;
+		size_t al = a->st, co = 0;
+
+		/* the first recipient also gets the preamble's own words */
+		for (size_t k = 0; first && k < from; k++) {
+			const char *pp = lines[k].p;
+			size_t pl = lines[k].len;
+
+			if (bounce_text_is_boiler(pp, pl))
+				continue;
+			bounce_text_trim(&pp, &pl);
+			if (pl > 0)
+				co = bounce_text_append(ctx, sizeof(ctx), co, pp,
+				    pl);
+		}
+		bounce_text_trim(&ap, &al);
+		co = bounce_text_append(ctx, sizeof(ctx), co, ap, al);
+		co = bounce_text_append(ctx, sizeof(ctx), co, buf, o);
+		bounce_text_oneline(ctx, co, r->context, sizeof(r->context));
+	}
 	if (found && focus < nstart && starts[focus] <= o)
 		bounce_text_oneline(buf + starts[focus], o - starts[focus],
 		    r->diag, sizeof(r->diag));
@@ -935,7 +961,7 @@ bounce_text_scan(const char *text, size_t len,
 			continue;
 		memcpy(r->addr, lines[from].p + use[i].st, use[i].alen);
 		r->addr[use[i].alen] = '\0';
-		bounce_text_block_diag(lines, from, to, &use[i], r);
+		bounce_text_block_diag(lines, from, to, &use[i], i == 0, r);
 		if (r->command[0] == '\0') {
 			/* a transcript elsewhere: ">>> RCPT To:<addr>" */
 			char pat[BOUNCE_ADDR_MAX + 16];
