@@ -448,42 +448,94 @@ struct walk_ctx {
 	int	rc;
 };
 
+/*
+ * Copy one parameter value (token or quoted-string, RFC 2045 5.1) that
+ * starts at v into out, lower-casing it if asked.
+ */
+static void
+bounce_mime_param_value(const char *v, char *out, size_t outsz, bool lower)
+{
+	size_t o = 0;
+
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (*v == '"') {
+		for (v++; *v && *v != '"' && o + 1 < outsz; v++) {
+			if (*v == '\\' && v[1] != '\0')
+				v++;
+			out[o++] = lower ? g_ascii_tolower(*v) : *v;
+		}
+	} else {
+		for (; *v && *v != ';' && *v != ' ' && *v != '\t' &&
+		    o + 1 < outsz; v++)
+			out[o++] = lower ? g_ascii_tolower(*v) : *v;
+	}
+	out[o] = '\0';
+	/* a value cut short is no value: a truncated boundary never matches */
+	if (o + 1 >= outsz)
+		out[0] = '\0';
+}
+
+/*
+ * Content-Type (RFC 2045 5.1): type "/" subtype *(";" parameter).  Only
+ * three parameters matter here, so this small reader replaces a full
+ * GMimeContentType (which costs tens of thousands of instructions per
+ * part in object setup).  RFC 2231 continuations of a boundary are not
+ * supported; such a part is read as text, which is the safe failure.
+ */
 static void
 bounce_mime_ctype(const char *value, char *type, size_t typesz,
     char *boundary, size_t bsz, char *charset, size_t csz, char *rtype,
     size_t rsz)
 {
-	GMimeContentType *ct;
 	const char *p;
-	int n;
+	size_t o = 0;
 
 	type[0] = boundary[0] = charset[0] = '\0';
 	if (rtype)
 		rtype[0] = '\0';
 	if (value == NULL)
 		return;
-	if ((ct = g_mime_content_type_parse(NULL, value)) == NULL)
-		return;
-	n = snprintf(type, typesz, "%s/%s",
-	    g_mime_content_type_get_media_type(ct),
-	    g_mime_content_type_get_media_subtype(ct));
-	if (n < 0 || (size_t)n >= typesz)
+	p = value;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	while (*p && *p != ';' && *p != ' ' && *p != '\t' && o + 1 < typesz)
+		type[o++] = g_ascii_tolower(*p++);
+	type[o] = '\0';
+	if (strchr(type, '/') == NULL)
 		type[0] = '\0';
-	for (char *q = type; *q; q++)
-		*q = g_ascii_tolower(*q);
-	if ((p = g_mime_content_type_get_parameter(ct, "boundary")) != NULL &&
-	    strlen(p) < bsz)
-		memcpy(boundary, p, strlen(p) + 1);
-	if ((p = g_mime_content_type_get_parameter(ct, "charset")) != NULL &&
-	    strlen(p) < csz)
-		memcpy(charset, p, strlen(p) + 1);
-	if (rtype && (p = g_mime_content_type_get_parameter(ct,
-	    "report-type")) != NULL && strlen(p) < rsz) {
-		memcpy(rtype, p, strlen(p) + 1);
-		for (char *q = rtype; *q; q++)
-			*q = g_ascii_tolower(*q);
+	while ((p = strchr(p, ';')) != NULL) {
+		const char *name;
+		size_t nl;
+
+		p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		name = p;
+		while (*p && *p != '=' && *p != ';')
+			p++;
+		if (*p != '=')
+			continue;
+		nl = (size_t)(p - name);
+		while (nl > 0 && (name[nl - 1] == ' ' || name[nl - 1] == '\t'))
+			nl--;
+		p++;
+		if (nl == 8 && g_ascii_strncasecmp(name, "boundary", 8) == 0)
+			bounce_mime_param_value(p, boundary, bsz, false);
+		else if (nl == 7 && g_ascii_strncasecmp(name, "charset", 7) == 0)
+			bounce_mime_param_value(p, charset, csz, false);
+		else if (rtype && nl == 11 &&
+		    g_ascii_strncasecmp(name, "report-type", 11) == 0)
+			bounce_mime_param_value(p, rtype, rsz, true);
+		/* skip a quoted value so a ';' inside it does not split */
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '"') {
+			for (p++; *p && *p != '"'; p++)
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+		}
 	}
-	g_object_unref(ct);
 }
 
 static void bounce_mime_walk(struct walk_ctx *w, const char *body,

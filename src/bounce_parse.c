@@ -49,13 +49,28 @@ struct parse_ctx {
 static const char *
 bounce_parse_ifind(const char *s, const char *needle)
 {
-	size_t nl = strlen(needle);
+	size_t nl = strlen(needle), k;
+	int c0 = (unsigned char)needle[0], c0u;
 
 	if (s == NULL)
 		return NULL;
-	for (; *s; s++)
-		if (strncasecmp(s, needle, nl) == 0)
+	if (nl == 0)
+		return s;
+	c0u = (c0 >= 'a' && c0 <= 'z') ? c0 - 'a' + 'A' : c0;
+	for (; *s; s++) {
+		if (*s != c0 && *s != c0u)
+			continue;
+		for (k = 1; k < nl; k++) {
+			int a = (unsigned char)s[k], b = (unsigned char)needle[k];
+
+			if (a >= 'A' && a <= 'Z')
+				a = a - 'A' + 'a';
+			if (a != b)
+				break;
+		}
+		if (k == nl)
 			return s;
+	}
 	return NULL;
 }
 
@@ -437,6 +452,20 @@ bounce_parse_any(const char *s, const char *const *pats, size_t n)
 		return false;
 	for (i = 0; i < n; i++)
 		if (bounce_parse_ifind(s, pats[i]) != NULL)
+			return true;
+	return false;
+}
+
+/* Any of pats in normalised (lower-case) text. */
+static bool
+bounce_parse_any_norm(const char *norm, size_t nl, const char *const *pats,
+    size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (bounce_rules_find(norm, nl, pats[i], strlen(pats[i])) !=
+		    NULL)
 			return true;
 	return false;
 }
@@ -974,14 +1003,13 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len,
 		/* a bounce forwarded inline, quoted with "> " */
 		text = bounce_parse_dequote(m, text, &text_len);
 		cut = bounce_text_cut(text, text_len);
-		bounce_text_summary(text, cut, summary, sizeof(summary));
 		nl = bounce_rules_normalize(text, cut, norm, sizeof(norm));
 		delayed = bounce_rules_is_temporary(norm, nl);
-		temp_expiry = bounce_parse_any(norm, temp_expiry_pats,
+		temp_expiry = bounce_parse_any_norm(norm, nl, temp_expiry_pats,
 		    sizeof(temp_expiry_pats) / sizeof(temp_expiry_pats[0])) ||
-		    (bounce_parse_ifind(norm, "retry timeout exceeded") &&
-		    !bounce_parse_ifind(norm, "delivery retry timeout"));
-		text_bouncy = bounce_parse_any(norm, bounce_phrases,
+		    (memmem(norm, nl, "retry timeout exceeded", 22) != NULL &&
+		    memmem(norm, nl, "delivery retry timeout", 22) == NULL);
+		text_bouncy = bounce_parse_any_norm(norm, nl, bounce_phrases,
 		    sizeof(bounce_phrases) / sizeof(bounce_phrases[0]));
 	}
 	if (subject != NULL && bounce_parse_ifind(subject, "delay") != NULL)
@@ -1059,9 +1087,17 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len,
 				memcpy(recs.v[0].res.diagnostic, line,
 				    sizeof(line));
 		}
-		if (recs.n == 0)
+		/* the summary is only needed where the report said nothing */
+		for (k = 0; k < recs.n && summary[0] == '\0'; k++)
+			if (recs.v[k].res.diagnostic[0] == '\0' ||
+			    recs.v[k].context[0] == '\0')
+				bounce_text_summary(text, cut, summary,
+				    sizeof(summary));
+		if (recs.n == 0) {
+			bounce_text_summary(text, cut, summary, sizeof(summary));
 			bounce_parse_fallback_rcpts(m, text + cut,
 			    text_len - cut, &recs, summary);
+		}
 		for (k = 0; k < recs.n; k++) {
 			if (recs.v[k].res.diagnostic[0] == '\0')
 				bounce_parse_copy(recs.v[k].res.diagnostic,

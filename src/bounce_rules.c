@@ -506,6 +506,26 @@ static const char *const temporary_pats[] = {
 	"will continue to try", "delivery attempts will continue",
 };
 
+/*
+ * Rough frequency of bytes in mail text (per mille, English letters after
+ * lower-casing; everything else rare): searching for the needle's rarest
+ * byte makes memchr stop far less often than searching for its first.
+ */
+static unsigned char
+bounce_rules_freq(unsigned char c)
+{
+	static const unsigned char letters[26] = {
+		82, 15, 28, 43, 127, 22, 20, 61, 70, 2, 8, 40, 24,
+		67, 75, 19, 1, 60, 63, 91, 28, 10, 24, 2, 20, 1,
+	};
+
+	if (c == ' ')
+		return 150;
+	if (c >= 'a' && c <= 'z')
+		return letters[c - 'a'];
+	return 5;
+}
+
 #define FRAG_MAX	6
 
 struct compiled_rule {
@@ -514,6 +534,7 @@ struct compiled_rule {
 	uint8_t	nfrag;
 	uint16_t off[FRAG_MAX];
 	uint16_t len[FRAG_MAX];
+	uint8_t	rare[FRAG_MAX];	/* index of the fragment's rarest byte */
 };
 
 static struct compiled_rule compiled[NRULES];
@@ -540,6 +561,8 @@ bounce_rules_compile_one(const char *pat, struct compiled_rule *c)
 		if (i > start && c->nfrag < FRAG_MAX) {
 			c->off[c->nfrag] = (uint16_t)start;
 			c->len[c->nfrag] = (uint16_t)(i - start);
+			c->rare[c->nfrag] = (uint8_t)bounce_rules_rare_index(
+			    pat + start, i - start);
 			if (i - start > bestlen) {
 				bestlen = i - start;
 				best = c->nfrag;
@@ -660,6 +683,49 @@ bounce_rules_normalize(const char *in, size_t len, char *out, size_t outsz)
 	return bounce_rules_strip_codes(out, o);
 }
 
+const char *
+bounce_rules_find(const char *hay, size_t hlen, const char *needle,
+    size_t nlen)
+{
+	return bounce_rules_find_at(hay, hlen, needle, nlen,
+	    bounce_rules_rare_index(needle, nlen));
+}
+
+size_t
+bounce_rules_rare_index(const char *needle, size_t nlen)
+{
+	size_t k, rare = 0, lim = nlen < 24 ? nlen : 24;
+
+	for (k = 1; k < lim; k++)
+		if (bounce_rules_freq((unsigned char)needle[k]) <
+		    bounce_rules_freq((unsigned char)needle[rare]))
+			rare = k;
+	return rare;
+}
+
+const char *
+bounce_rules_find_at(const char *hay, size_t hlen, const char *needle,
+    size_t nlen, size_t rare)
+{
+	const char *p, *end;
+
+	if (nlen == 0)
+		return hay;
+	if (nlen > hlen)
+		return NULL;
+	p = hay + rare;
+	end = hay + hlen - nlen + 1 + rare;
+	while (p < end) {
+		p = memchr(p, needle[rare], (size_t)(end - p));
+		if (p == NULL)
+			return NULL;
+		if (memcmp(p - rare, needle, nlen) == 0)
+			return p - rare;
+		p++;
+	}
+	return NULL;
+}
+
 static int
 bounce_rules_frags(const char *norm, size_t len, const char *pat,
     const struct compiled_rule *c)
@@ -672,7 +738,8 @@ bounce_rules_frags(const char *norm, size_t len, const char *pat,
 
 		if (pos >= len)
 			return 0;
-		hit = memmem(norm + pos, len - pos, pat + c->off[i], c->len[i]);
+		hit = bounce_rules_find_at(norm + pos, len - pos,
+		    pat + c->off[i], c->len[i], c->rare[i]);
 		if (hit == NULL)
 			return 0;
 		pos = (size_t)(hit - norm) + c->len[i];
@@ -856,7 +923,8 @@ bounce_rules_any(const char *norm, size_t len, const char *const *pats,
 	if (norm == NULL)
 		return 0;
 	for (i = 0; i < n; i++)
-		if (memmem(norm, len, pats[i], strlen(pats[i])) != NULL)
+		if (bounce_rules_find(norm, len, pats[i], strlen(pats[i])) !=
+		    NULL)
 			return 1;
 	return 0;
 }

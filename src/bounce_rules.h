@@ -62,6 +62,21 @@ int	bounce_rules_is_autoreply(const char *norm, size_t len);
 /* True if the text says the failure is temporary (deferred, will retry). */
 int	bounce_rules_is_temporary(const char *norm, size_t len);
 
+/*
+ * Find needle (nlen bytes) in hay (hlen bytes), byte-exact: memchr on the
+ * first byte, then compare.  Cheaper than memmem for the many short
+ * searches the rules make (no per-call preprocessing).
+ */
+const char *bounce_rules_find(const char *hay, size_t hlen,
+	    const char *needle, size_t nlen);
+
+/* The index of needle's rarest byte in mail text (what memchr looks for). */
+size_t	bounce_rules_rare_index(const char *needle, size_t nlen);
+
+/* bounce_rules_find with the rare index computed in advance. */
+const char *bounce_rules_find_at(const char *hay, size_t hlen,
+	    const char *needle, size_t nlen, size_t rare);
+
 /* Match one pattern (exposed for tests). */
 int	bounce_rules_pattern_match(const char *norm, size_t len,
 	    const char *pattern);

@@ -7,15 +7,18 @@
  * message.  We cut the copy off, find "anchor" lines, and give each anchor
  * the lines up to the next one.
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "bounce_rules.h"
 #include "bounce_text.h"
 
 #define LINES_MAX	2000	/* lines of report text looked at */
 #define BLOCK_LINES	40	/* lines that can belong to one recipient */
+#define CUT_SCAN	(16 * 1024)	/* bytes searched for the copy marker */
 
 struct line {
 	const char *p;
@@ -28,30 +31,39 @@ bounce_text_lower(int c)
 	return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
 }
 
-/* Case-insensitive search of an ASCII needle in a byte string. */
+/*
+ * Case-insensitive search of an ASCII needle in a byte string (memchr on
+ * both cases of the first byte, then a byte loop): this runs for every
+ * line against every marker, so it must be cheap.
+ */
 static const char *
 bounce_text_find(const char *s, size_t len, const char *needle)
 {
-	size_t nl = strlen(needle), i;
-	int first;
+	size_t nl = strlen(needle), k;
+	int c0 = bounce_text_lower((unsigned char)needle[0]), c0u;
+	const char *p = s, *end;
 
-	if (nl == 0 || nl > len)
-		return nl == 0 ? s : NULL;
-	first = bounce_text_lower((unsigned char)needle[0]);
-	for (i = 0; i + nl <= len; i++) {
-		if (bounce_text_lower((unsigned char)s[i]) != first)
-			continue;
-		if (strncasecmp(s + i, needle, nl) == 0) {
-			size_t k;
+	if (nl == 0)
+		return s;
+	if (nl > len)
+		return NULL;
+	c0u = (c0 >= 'a' && c0 <= 'z') ? c0 - 'a' + 'A' : c0;
+	end = s + len - nl + 1;
+	while (p < end) {
+		const char *a = memchr(p, c0, (size_t)(end - p));
+		const char *b = c0u != c0 ? memchr(p, c0u,
+		    (size_t)((a ? a : end) - p)) : NULL;
+		const char *hit = b ? b : a;
 
-			/* strncasecmp stops at NUL; check every byte */
-			for (k = 0; k < nl; k++)
-				if (bounce_text_lower((unsigned char)s[i + k]) !=
-				    bounce_text_lower((unsigned char)needle[k]))
-					break;
-			if (k == nl)
-				return s + i;
-		}
+		if (hit == NULL)
+			return NULL;
+		for (k = 1; k < nl; k++)
+			if (bounce_text_lower((unsigned char)hit[k]) !=
+			    bounce_text_lower((unsigned char)needle[k]))
+				break;
+		if (k == nl)
+			return hit;
+		p = hit + 1;
 	}
 	return NULL;
 }
@@ -119,24 +131,103 @@ static const char *const cut_fields[] = {
 	"x-google-dkim-signature:", "x-gm-message-state:",
 };
 
+static const char *const boiler[] = {
+	"this message was created automatically",
+	"this is an automatically generated",
+	"this is the mail system at host",
+	"this is the qmail-send program",
+	"i'm afraid i wasn't able to deliver",
+	"i'm sorry to have to inform you",
+	"a message that you sent could not be delivered",
+	"message could not be delivered to one or more",
+	"recipients. this is a permanent error",
+	"its recipients. this is a permanent",
+	"the following address(es) failed",
+	"for further assistance, please",
+	"if you do so, please include",
+	"you can delete your own text",
+	"please contact your system administrator",
+	"the mail system",
+	"transcript of session follows",
+	"the following addresses had",
+	"non-delivered information",
+	"this is a mime-encapsulated message",
+	"this is a multi-part message",
+	"--",
+};
+
+#define NBOILER	(sizeof(boiler) / sizeof(boiler[0]))
+#define NCUT	(sizeof(cut_phrases) / sizeof(cut_phrases[0]))
+
+static size_t boiler_len[NBOILER], boiler_rare[NBOILER];
+static size_t cut_len[NCUT], cut_rare[NCUT];
+static pthread_once_t text_once = PTHREAD_ONCE_INIT;
+
+static void
+bounce_text_init(void)
+{
+	size_t i;
+
+	for (i = 0; i < NBOILER; i++) {
+		boiler_len[i] = strlen(boiler[i]);
+		boiler_rare[i] = bounce_rules_rare_index(boiler[i],
+		    boiler_len[i]);
+	}
+	for (i = 0; i < NCUT; i++) {
+		cut_len[i] = strlen(cut_phrases[i]);
+		cut_rare[i] = bounce_rules_rare_index(cut_phrases[i],
+		    cut_len[i]);
+	}
+}
+
 size_t
 bounce_text_cut(const char *text, size_t len)
 {
-	size_t pos = 0, i, seen = 0;
+	size_t pos = 0, i, seen = 0, best = len;
 
-	while (pos < len) {
+	/*
+	 * Marker phrases: search a lower-cased copy of the text once per
+	 * phrase; a hit counts on a short line only (a marker is a line of
+	 * its own).  Markers sit in the first CUT_SCAN bytes.
+	 */
+	{
+		static __thread char low[CUT_SCAN];
+		size_t ll = len < CUT_SCAN ? len : CUT_SCAN;
+
+		for (i = 0; i < ll; i++)
+			low[i] = (char)bounce_text_lower((unsigned char)text[i]);
+		pthread_once(&text_once, bounce_text_init);
+		for (i = 0; i < NCUT; i++) {
+			size_t pl = cut_len[i], from = 0;
+			const char *hit;
+
+			while (from < ll && from < best &&
+			    (hit = bounce_rules_find_at(low + from, ll - from,
+			    cut_phrases[i], pl, cut_rare[i])) != NULL) {
+				size_t at = (size_t)(hit - low), ls = at, le = at;
+
+				if (at >= best)
+					break;
+				while (ls > 0 && text[ls - 1] != '\n')
+					ls--;
+				while (le < len && text[le] != '\n')
+					le++;
+				if (le - ls < 130) {
+					best = ls;
+					break;
+				}
+				from = at + 1;
+			}
+		}
+	}
+	/* or the first header field of a copied message, after some text */
+	while (pos < best) {
 		const char *nl = memchr(text + pos, '\n', len - pos);
 		size_t l = nl ? (size_t)(nl - (text + pos)) : len - pos;
 		const char *p = text + pos;
 		size_t tl = l;
 
 		bounce_text_trim(&p, &tl);
-		if (tl > 0 && tl < 120) {
-			for (i = 0; i < sizeof(cut_phrases) /
-			    sizeof(cut_phrases[0]); i++)
-				if (bounce_text_find(p, tl, cut_phrases[i]))
-					return pos;
-		}
 		if (seen > 0 && l > 0 && text[pos] != ' ' && text[pos] != '\t') {
 			for (i = 0; i < sizeof(cut_fields) /
 			    sizeof(cut_fields[0]); i++) {
@@ -151,7 +242,7 @@ bounce_text_cut(const char *text, size_t len)
 			seen++;
 		pos += l + 1;
 	}
-	return len;
+	return best;
 }
 
 /* ---- addresses -------------------------------------------------------- */
@@ -619,51 +710,29 @@ bounce_text_oneline(const char *s, size_t len, char *out, size_t outsz)
 
 /* ---- boilerplate ------------------------------------------------------ */
 
-static const char *const boiler[] = {
-	"this message was created automatically",
-	"this is an automatically generated",
-	"this is the mail system at host",
-	"this is the qmail-send program",
-	"i'm afraid i wasn't able to deliver",
-	"i'm sorry to have to inform you",
-	"a message that you sent could not be delivered",
-	"message could not be delivered to one or more",
-	"recipients. this is a permanent error",
-	"its recipients. this is a permanent",
-	"the following address(es) failed",
-	"for further assistance, please",
-	"if you do so, please include",
-	"you can delete your own text",
-	"please contact your system administrator",
-	"the mail system",
-	"transcript of session follows",
-	"the following addresses had",
-	"non-delivered information",
-	"this is a mime-encapsulated message",
-	"this is a multi-part message",
-	"--",
-};
 
 static bool
 bounce_text_is_boiler(const char *p, size_t l)
 {
+	char low[256];
 	size_t i;
+
+	pthread_once(&text_once, bounce_text_init);
 
 	bounce_text_trim(&p, &l);
 	if (l == 0)
 		return true;
-	for (i = 0; i < sizeof(boiler) / sizeof(boiler[0]); i++) {
-		size_t bl = strlen(boiler[i]);
-
-		if (bl == 2) {
-			if (l >= 2 && p[0] == '-' && p[1] == '-' &&
-			    bounce_text_find(p, l, "------") != NULL)
-				return true;
-			continue;
-		}
-		if (bounce_text_find(p, l, boiler[i]) != NULL)
+	if (l > sizeof(low))
+		return false;	/* boilerplate lines are short */
+	if (l >= 6 && p[0] == '-' && p[1] == '-' &&
+	    memmem(p, l, "------", 6) != NULL)
+		return true;
+	for (i = 0; i < l; i++)
+		low[i] = (char)bounce_text_lower((unsigned char)p[i]);
+	for (i = 0; i < NBOILER; i++)
+		if (boiler_len[i] > 2 && bounce_rules_find_at(low, l, boiler[i],
+		    boiler_len[i], boiler_rare[i]) != NULL)
 			return true;
-	}
 	return false;
 }
 
