@@ -84,16 +84,6 @@ bounce_cli_str(const char *s)
 	return j ? j : json_string("");
 }
 
-/*
- * Parser results are valid UTF-8 by construction (bounce_parse.h), so
- * they skip jansson's second validation pass.
- */
-static json_t *
-bounce_cli_str_valid(const char *s)
-{
-	return json_stringn_nocheck(s, strlen(s));
-}
-
 static json_t *
 bounce_cli_hard(int hard)
 {
@@ -104,29 +94,88 @@ bounce_cli_hard(int hard)
 	return json_null();
 }
 
-static json_t *
-bounce_cli_result_json(const struct bounce_result *r)
+/*
+ * `bounce explain --json` writes its lines with this small RFC 8259
+ * encoder rather than through jansson objects: on the corpus jansson spent
+ * about 220 instructions per output byte (object set-up, per-character
+ * UTF-8 iteration, one callback per run), 40 % of the whole run, and the
+ * throughput target is 20x the reference parser.  The strings are valid
+ * UTF-8 by construction (bounce_parse.h), so escaping '"', '\\' and
+ * control characters is all RFC 8259 7 asks.  classify and check, with a
+ * single small object each, use jansson.
+ */
+static void
+bounce_cli_json_str(FILE *f, const char *s)
 {
-	json_t *o = json_object();
+	const char *run = s;
 
-	if (o == NULL)
-		return NULL;
-	json_object_set_new_nocheck(o, "recipient",
-	    bounce_cli_str_valid(r->recipient));
-	json_object_set_new_nocheck(o, "status", bounce_cli_str_valid(r->status));
-	json_object_set_new_nocheck(o, "reply", bounce_cli_str_valid(r->reply));
-	json_object_set_new_nocheck(o, "reason",
-	    bounce_cli_str_valid(bounce_reason_name(r->verdict.reason)));
-	json_object_set_new_nocheck(o, "hard", bounce_cli_hard(r->verdict.hard));
-	json_object_set_new_nocheck(o, "diagnostic",
-	    bounce_cli_str_valid(r->diagnostic));
-	json_object_set_new_nocheck(o, "remote", bounce_cli_str_valid(r->remote));
-	json_object_set_new_nocheck(o, "explanation",
-	    bounce_cli_str_valid(r->verdict.meaning));
-	json_object_set_new_nocheck(o, "actor",
-	    bounce_cli_str_valid(bounce_actor_name(r->verdict.actor)));
-	json_object_set_new_nocheck(o, "fix", bounce_cli_str_valid(r->verdict.fix));
-	return o;
+	putc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		fwrite(run, 1, (size_t)(s - run), f);
+		if (c == '"' || c == '\\') {
+			putc('\\', f);
+			putc(c, f);
+		} else
+			fprintf(f, "\\u%04x", c);
+		run = s + 1;
+	}
+	fwrite(run, 1, (size_t)(s - run), f);
+	putc('"', f);
+}
+
+static void
+bounce_cli_json_key(FILE *f, const char *k, const char *v, bool comma)
+{
+	if (comma)
+		putc(',', f);
+	bounce_cli_json_str(f, k);
+	putc(':', f);
+	bounce_cli_json_str(f, v);
+}
+
+static void
+bounce_cli_json_file(FILE *f, const char *path, const struct bounce_report *rep,
+    const char *error)
+{
+	char safe[4096];
+	size_t i;
+
+	bounce_text_oneline(path, strlen(path), safe, sizeof(safe));
+	putc('{', f);
+	bounce_cli_json_key(f, "file", safe, false);
+	if (error != NULL) {
+		bounce_cli_json_key(f, "error", error, true);
+		fputs("}\n", f);
+		return;
+	}
+	fputs(",\"results\":[", f);
+	for (i = 0; rep != NULL && i < rep->n; i++) {
+		const struct bounce_result *r = &rep->results[i];
+
+		if (i > 0)
+			putc(',', f);
+		putc('{', f);
+		bounce_cli_json_key(f, "recipient", r->recipient, false);
+		bounce_cli_json_key(f, "status", r->status, true);
+		bounce_cli_json_key(f, "reply", r->reply, true);
+		bounce_cli_json_key(f, "reason",
+		    bounce_reason_name(r->verdict.reason), true);
+		fputs(r->verdict.hard == BOUNCE_HARD ? ",\"hard\":true" :
+		    r->verdict.hard == BOUNCE_SOFT ? ",\"hard\":false" :
+		    ",\"hard\":null", f);
+		bounce_cli_json_key(f, "diagnostic", r->diagnostic, true);
+		bounce_cli_json_key(f, "remote", r->remote, true);
+		bounce_cli_json_key(f, "explanation", r->verdict.meaning, true);
+		bounce_cli_json_key(f, "actor",
+		    bounce_actor_name(r->verdict.actor), true);
+		bounce_cli_json_key(f, "fix", r->verdict.fix, true);
+		putc('}', f);
+	}
+	fputs("]}\n", f);
 }
 
 static void
@@ -245,22 +294,15 @@ bounce_cli_explain(int argc, char **argv)
 		struct bounce_report rep;
 		const char *err = NULL;
 		char *data;
-		size_t len, k;
+		size_t len;
 
 		if (argv[i][0] == '-' && argv[i][1] != '\0')
 			continue;
 		if (bounce_cli_read(argv[i], &data, &len, &err) < 0) {
 			status = 1;
-			if (json) {
-				json_t *o = json_object();
-
-				json_object_set_new(o, "file",
-				    bounce_cli_str(argv[i]));
-				json_object_set_new(o, "error",
-				    bounce_cli_str(err));
-				bounce_cli_print_json(o);
-				json_decref(o);
-			} else
+			if (json)
+				bounce_cli_json_file(stdout, argv[i], NULL, err);
+			else
 				fprintf(stderr, "%s: %s\n", argv[i], err);
 			continue;
 		}
@@ -268,30 +310,16 @@ bounce_cli_explain(int argc, char **argv)
 			status = 1;
 			bounce_report_free(&rep);
 			free(data);
-			if (json) {
-				json_t *o = json_object();
-
-				json_object_set_new(o, "file",
-				    bounce_cli_str(argv[i]));
-				json_object_set_new(o, "error",
-				    bounce_cli_str("out of memory"));
-				bounce_cli_print_json(o);
-				json_decref(o);
-			} else
+			if (json)
+				bounce_cli_json_file(stdout, argv[i], NULL,
+				    "out of memory");
+			else
 				fprintf(stderr, "%s: out of memory\n", argv[i]);
 			continue;
 		}
-		if (json) {
-			json_t *o = json_object(), *arr = json_array();
-
-			json_object_set_new(o, "file", bounce_cli_str(argv[i]));
-			for (k = 0; k < rep.n; k++)
-				json_array_append_new(arr,
-				    bounce_cli_result_json(&rep.results[k]));
-			json_object_set_new(o, "results", arr);
-			bounce_cli_print_json(o);
-			json_decref(o);
-		} else
+		if (json)
+			bounce_cli_json_file(stdout, argv[i], &rep, NULL);
+		else
 			bounce_cli_print_human(argv[i], &rep);
 		bounce_report_free(&rep);
 		free(data);
