@@ -375,6 +375,8 @@ bounce_text_line_is_sender(const char *p, size_t l)
 	size_t i;
 
 	bounce_text_trim(&p, &l);
+	if (l == 0 || strchr("frsmiexoFRSMIEXO", p[0]) == NULL)
+		return false;	/* no label starts otherwise */
 	for (i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)
 		if (l >= strlen(labels[i]) &&
 		    strncasecmp(p, labels[i], strlen(labels[i])) == 0)
@@ -575,12 +577,16 @@ bounce_text_command(const char *s, size_t len)
 		{ "greeting", "CONN" }, { "initial connection", "CONN" },
 	};
 	const char *best = "", *hit;
-	size_t i, bestpos = SIZE_MAX;
+	char low[2048];
+	size_t i, bestpos = SIZE_MAX, ll = len < sizeof(low) ? len : sizeof(low);
 
+	for (i = 0; i < ll; i++)
+		low[i] = (char)bounce_text_lower((unsigned char)s[i]);
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		if ((hit = bounce_text_find(s, len, cmds[i].pat)) != NULL &&
-		    (size_t)(hit - s) < bestpos) {
-			bestpos = (size_t)(hit - s);
+		if ((hit = bounce_rules_find(low, ll, cmds[i].pat,
+		    strlen(cmds[i].pat))) != NULL &&
+		    (size_t)(hit - low) < bestpos) {
+			bestpos = (size_t)(hit - low);
 			best = cmds[i].cmd;
 		}
 	}
@@ -602,14 +608,22 @@ bounce_text_remote(const char *s, size_t len, char *out, size_t outsz)
 	};
 	size_t i;
 
+	char low[2048];
+	size_t ll = len < sizeof(low) ? len : sizeof(low);
+
 	if (outsz == 0)
 		return;
 	out[0] = '\0';
+	for (i = 0; i < ll; i++)
+		low[i] = (char)bounce_text_lower((unsigned char)s[i]);
+	len = ll;
 	for (i = 0; i < sizeof(intro) / sizeof(intro[0]); i++) {
-		const char *p = s, *hit;
+		const char *p = low, *hit;
 		size_t left = len;
 
-		while ((hit = bounce_text_find(p, left, intro[i])) != NULL) {
+		while ((hit = bounce_rules_find(p, left, intro[i],
+		    strlen(intro[i]))) != NULL) {
+			hit = s + (hit - low);
 			size_t off = (size_t)(hit - s) + strlen(intro[i]), e = off;
 			bool dot = false;
 
@@ -627,7 +641,7 @@ bounce_text_remote(const char *s, size_t len, char *out, size_t outsz)
 				return;
 			}
 			left = len - (size_t)(hit - s) - 1;
-			p = hit + 1;
+			p = low + (hit - s) + 1;
 		}
 	}
 }
@@ -971,6 +985,7 @@ bounce_text_scan(const char *text, size_t len,
 	size_t nlines, i, na = 0, nl = 0, nout = 0;
 	struct anchor *use;
 	size_t nuse;
+	bool has_rcpt_to;
 
 	nlines = bounce_text_lines(text, len, lines, LINES_MAX);
 	for (i = 0; i < nlines; i++) {
@@ -1014,6 +1029,7 @@ bounce_text_scan(const char *text, size_t len,
 		}
 	}
 	use = na > 0 ? anchors : loose;
+	has_rcpt_to = bounce_text_find(text, len, "rcpt to:<") != NULL;
 	nuse = na > 0 ? na : nl;
 	for (i = 0; i < nuse && nout < max; i++) {
 		struct bounce_text_rcpt *r = &out[nout];
@@ -1031,7 +1047,7 @@ bounce_text_scan(const char *text, size_t len,
 		memcpy(r->addr, lines[from].p + use[i].st, use[i].alen);
 		r->addr[use[i].alen] = '\0';
 		bounce_text_block_diag(lines, from, to, &use[i], i == 0, r);
-		if (r->command[0] == '\0') {
+		if (r->command[0] == '\0' && has_rcpt_to) {
 			/* a transcript elsewhere: ">>> RCPT To:<addr>" */
 			char pat[BOUNCE_ADDR_MAX + 16];
 			int n = snprintf(pat, sizeof(pat), "rcpt to:<%s>",
