@@ -13,6 +13,7 @@
  *  6. every record is classified (bounce_classify_hints) and, when the
  *     report gave no enhanced code, gets the conventional inferred one.
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -418,23 +419,34 @@ static const char *const bounce_subjects[] = {
 };
 
 /* Report wording that only bounces use (checked on normalised text). */
-static const char *const bounce_phrases[] = {
-	"could not be delivered", "couldn't be delivered",
-	"was not delivered", "wasn't delivered", "undeliverable",
-	"delivery has failed", "delivery failed", "delivery to the following",
-	"permanent fatal errors", "unable to deliver", "permanent error",
-	"mail delivery failed", "not be delivered to", "failed permanently",
-	"could not deliver", "delivery status notification",
-	"did not reach the following", "returned mail",
+static struct bounce_needle bounce_phrases[] = {
+	{ "could not be delivered", 0, 0 },
+	{ "couldn't be delivered", 0, 0 },
+	{ "was not delivered", 0, 0 },
+	{ "wasn't delivered", 0, 0 },
+	{ "undeliverable", 0, 0 },
+	{ "delivery has failed", 0, 0 },
+	{ "delivery failed", 0, 0 },
+	{ "delivery to the following", 0, 0 },
+	{ "permanent fatal errors", 0, 0 },
+	{ "unable to deliver", 0, 0 },
+	{ "permanent error", 0, 0 },
+	{ "mail delivery failed", 0, 0 },
+	{ "not be delivered to", 0, 0 },
+	{ "failed permanently", 0, 0 },
+	{ "could not deliver", 0, 0 },
+	{ "delivery status notification", 0, 0 },
+	{ "did not reach the following", 0, 0 },
+	{ "returned mail", 0, 0 },
 };
 
 /*
  * Exim's words for a retry time that ran out on a temporary error: the
  * failure was temporary, only the time to retry is over.
  */
-static const char *const temp_expiry_pats[] = {
-	"have been failing for a long time",
-	"technical details of temporary failure",
+static struct bounce_needle temp_expiry_pats[] = {
+	{ "have been failing for a long time", 0, 0 },
+	{ "technical details of temporary failure", 0, 0 },
 };
 
 static const char *const bounce_senders[] = {
@@ -458,14 +470,13 @@ bounce_parse_any(const char *s, const char *const *pats, size_t n)
 
 /* Any of pats in normalised (lower-case) text. */
 static bool
-bounce_parse_any_norm(const char *norm, size_t nl, const char *const *pats,
-    size_t n)
+bounce_parse_any_norm(const char *norm, size_t nl,
+    const struct bounce_needle *pats, size_t n)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (bounce_rules_find(norm, nl, pats[i], strlen(pats[i])) !=
-		    NULL)
+		if (bounce_rules_find_needle(norm, nl, &pats[i]) != NULL)
 			return true;
 	return false;
 }
@@ -729,6 +740,20 @@ bounce_parse_list_manager(const struct bounce_mime_msg *m, const char *from)
 		if (bounce_parse_ifind(from, suffixes[i]) != NULL)
 			return true;
 	return false;
+}
+
+static pthread_once_t parse_once = PTHREAD_ONCE_INIT;
+
+static void
+bounce_parse_init(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(bounce_phrases) / sizeof(bounce_phrases[0]); i++)
+		bounce_rules_needle_init(&bounce_phrases[i]);
+	for (i = 0; i < sizeof(temp_expiry_pats) / sizeof(temp_expiry_pats[0]);
+	    i++)
+		bounce_rules_needle_init(&temp_expiry_pats[i]);
 }
 
 /* ---- one message ------------------------------------------------------ */
@@ -1194,6 +1219,7 @@ bounce_parse(const char *data, size_t len, struct bounce_report *rep)
 	bool mbox;
 
 	memset(rep, 0, sizeof(*rep));
+	pthread_once(&parse_once, bounce_parse_init);
 	if (data == NULL)
 		return 0;
 	if (len > BOUNCE_PARSE_PREFIX) {

@@ -526,6 +526,10 @@ bounce_rules_freq(unsigned char c)
 	return 5;
 }
 
+/* rarest-byte index of each pattern above, filled by bounce_rules_compile */
+static size_t autoreply_rare[sizeof(autoreply_pats) / sizeof(autoreply_pats[0])];
+static size_t temporary_rare[sizeof(temporary_pats) / sizeof(temporary_pats[0])];
+
 #define FRAG_MAX	6
 
 struct compiled_rule {
@@ -588,6 +592,12 @@ bounce_rules_compile(void)
 
 	for (i = 0; i < NRULES; i++)
 		bounce_rules_compile_one(rules[i].pat, &compiled[i]);
+	for (i = 0; i < sizeof(autoreply_pats) / sizeof(autoreply_pats[0]); i++)
+		autoreply_rare[i] = bounce_rules_rare_index(autoreply_pats[i],
+		    strlen(autoreply_pats[i]));
+	for (i = 0; i < sizeof(temporary_pats) / sizeof(temporary_pats[0]); i++)
+		temporary_rare[i] = bounce_rules_rare_index(temporary_pats[i],
+		    strlen(temporary_pats[i]));
 }
 
 /* A token that is only an SMTP code: "550", "550-5.7.1", "5.7.1". */
@@ -681,6 +691,20 @@ bounce_rules_normalize(const char *in, size_t len, char *out, size_t outsz)
 		out[o++] = ' ';
 	out[o] = '\0';
 	return bounce_rules_strip_codes(out, o);
+}
+
+void
+bounce_rules_needle_init(struct bounce_needle *n)
+{
+	n->len = strlen(n->str);
+	n->rare = bounce_rules_rare_index(n->str, n->len);
+}
+
+const char *
+bounce_rules_find_needle(const char *hay, size_t hlen,
+    const struct bounce_needle *n)
+{
+	return bounce_rules_find_at(hay, hlen, n->str, n->len, n->rare);
 }
 
 const char *
@@ -916,15 +940,16 @@ bounce_rules_match_reason(const char *norm, size_t len, enum bounce_reason r)
 
 static int
 bounce_rules_any(const char *norm, size_t len, const char *const *pats,
-    size_t n)
+    const size_t *rare, size_t n)
 {
 	size_t i;
 
+	pthread_once(&compiled_once, bounce_rules_compile);
 	if (norm == NULL)
 		return 0;
 	for (i = 0; i < n; i++)
-		if (bounce_rules_find(norm, len, pats[i], strlen(pats[i])) !=
-		    NULL)
+		if (bounce_rules_find_at(norm, len, pats[i], strlen(pats[i]),
+		    rare[i]) != NULL)
 			return 1;
 	return 0;
 }
@@ -932,13 +957,13 @@ bounce_rules_any(const char *norm, size_t len, const char *const *pats,
 int
 bounce_rules_is_autoreply(const char *norm, size_t len)
 {
-	return bounce_rules_any(norm, len, autoreply_pats,
+	return bounce_rules_any(norm, len, autoreply_pats, autoreply_rare,
 	    sizeof(autoreply_pats) / sizeof(autoreply_pats[0]));
 }
 
 int
 bounce_rules_is_temporary(const char *norm, size_t len)
 {
-	return bounce_rules_any(norm, len, temporary_pats,
+	return bounce_rules_any(norm, len, temporary_pats, temporary_rare,
 	    sizeof(temporary_pats) / sizeof(temporary_pats[0]));
 }

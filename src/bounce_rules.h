@@ -70,6 +70,20 @@ int	bounce_rules_is_temporary(const char *norm, size_t len);
 const char *bounce_rules_find(const char *hay, size_t hlen,
 	    const char *needle, size_t nlen);
 
+/* A needle whose length and rarest byte are measured on first use. */
+struct bounce_needle {
+	const char *str;
+	size_t	len;
+	size_t	rare;
+};
+
+/* Measure a needle once (call before the first search, e.g. in a once). */
+void	bounce_rules_needle_init(struct bounce_needle *n);
+
+/* bounce_rules_find for an initialised needle. */
+const char *bounce_rules_find_needle(const char *hay, size_t hlen,
+	    const struct bounce_needle *n);
+
 /* The index of needle's rarest byte in mail text (what memchr looks for). */
 size_t	bounce_rules_rare_index(const char *needle, size_t nlen);
 

@@ -156,6 +156,35 @@ static const char *const boiler[] = {
 	"--",
 };
 
+/* SMTP commands a report names, and how remote hosts are introduced. */
+static struct { struct bounce_needle pat; const char *cmd; } cmds[] = {
+	{ { "rcpt to", 0, 0 }, "RCPT" },
+	{ { "rcpt command", 0, 0 }, "RCPT" },
+	{ { "rcpt response", 0, 0 }, "RCPT" },
+	{ { "our rcpt", 0, 0 }, "RCPT" },
+	{ { "reply to rcpt", 0, 0 }, "RCPT" },
+	{ { "does not like recipient", 0, 0 }, "RCPT" },
+	{ { "rcpt_to", 0, 0 }, "RCPT" },
+	{ { "smtp:rcpt", 0, 0 }, "RCPT" },
+	{ { "mail from", 0, 0 }, "MAIL" },
+	{ { "mail command", 0, 0 }, "MAIL" },
+	{ { "end of data", 0, 0 }, "DATA" },
+	{ { "final data", 0, 0 }, "DATA" },
+	{ { "data command", 0, 0 }, "DATA" },
+	{ { ">>> data", 0, 0 }, "DATA" },
+	{ { "after data", 0, 0 }, "DATA" },
+	{ { "our data", 0, 0 }, "DATA" },
+	{ { "ehlo", 0, 0 }, "EHLO" },
+	{ { "helo", 0, 0 }, "EHLO" },
+	{ { "greeting", 0, 0 }, "CONN" },
+	{ { "initial connection", 0, 0 }, "CONN" },
+};
+
+static struct bounce_needle intro[] = {
+	{ "remote host ", 0, 0 }, { "host ", 0, 0 },
+	{ "talking to ", 0, 0 }, { "server ", 0, 0 }, { "by ", 0, 0 },
+};
+
 #define NBOILER	(sizeof(boiler) / sizeof(boiler[0]))
 #define NCUT	(sizeof(cut_phrases) / sizeof(cut_phrases[0]))
 
@@ -173,6 +202,10 @@ bounce_text_init(void)
 		boiler_rare[i] = bounce_rules_rare_index(boiler[i],
 		    boiler_len[i]);
 	}
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		bounce_rules_needle_init(&cmds[i].pat);
+	for (i = 0; i < sizeof(intro) / sizeof(intro[0]); i++)
+		bounce_rules_needle_init(&intro[i]);
 	for (i = 0; i < NCUT; i++) {
 		cut_len[i] = strlen(cut_phrases[i]);
 		cut_rare[i] = bounce_rules_rare_index(cut_phrases[i],
@@ -564,27 +597,17 @@ bounce_text_codes(const char *s, size_t len, int *reply, char *status,
 const char *
 bounce_text_command(const char *s, size_t len)
 {
-	static const struct { const char *pat; const char *cmd; } cmds[] = {
-		{ "rcpt to", "RCPT" }, { "rcpt command", "RCPT" },
-		{ "rcpt response", "RCPT" }, { "our rcpt", "RCPT" },
-		{ "reply to rcpt", "RCPT" }, { "does not like recipient", "RCPT" },
-		{ "rcpt_to", "RCPT" }, { "smtp:rcpt", "RCPT" },
-		{ "mail from", "MAIL" }, { "mail command", "MAIL" },
-		{ "end of data", "DATA" }, { "final data", "DATA" },
-		{ "data command", "DATA" }, { ">>> data", "DATA" },
-		{ "after data", "DATA" }, { "our data", "DATA" },
-		{ "ehlo", "EHLO" }, { "helo", "EHLO" },
-		{ "greeting", "CONN" }, { "initial connection", "CONN" },
-	};
 	const char *best = "", *hit;
 	char low[2048];
+
+	pthread_once(&text_once, bounce_text_init);
 	size_t i, bestpos = SIZE_MAX, ll = len < sizeof(low) ? len : sizeof(low);
 
 	for (i = 0; i < ll; i++)
 		low[i] = (char)bounce_text_lower((unsigned char)s[i]);
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		if ((hit = bounce_rules_find(low, ll, cmds[i].pat,
-		    strlen(cmds[i].pat))) != NULL &&
+		if ((hit = bounce_rules_find_needle(low, ll,
+		    &cmds[i].pat)) != NULL &&
 		    (size_t)(hit - low) < bestpos) {
 			bestpos = (size_t)(hit - low);
 			best = cmds[i].cmd;
@@ -603,14 +626,12 @@ bounce_text_host_char(unsigned char c)
 void
 bounce_text_remote(const char *s, size_t len, char *out, size_t outsz)
 {
-	static const char *const intro[] = {
-		"remote host ", "host ", "talking to ", "server ", "by ",
-	};
 	size_t i;
 
 	char low[2048];
 	size_t ll = len < sizeof(low) ? len : sizeof(low);
 
+	pthread_once(&text_once, bounce_text_init);
 	if (outsz == 0)
 		return;
 	out[0] = '\0';
@@ -621,10 +642,10 @@ bounce_text_remote(const char *s, size_t len, char *out, size_t outsz)
 		const char *p = low, *hit;
 		size_t left = len;
 
-		while ((hit = bounce_rules_find(p, left, intro[i],
-		    strlen(intro[i]))) != NULL) {
+		while ((hit = bounce_rules_find_needle(p, left,
+		    &intro[i])) != NULL) {
 			hit = s + (hit - low);
-			size_t off = (size_t)(hit - s) + strlen(intro[i]), e = off;
+			size_t off = (size_t)(hit - s) + intro[i].len, e = off;
 			bool dot = false;
 
 			while (e < len && bounce_text_host_char((unsigned char)s[e])) {
