@@ -756,6 +756,43 @@ bounce_parse_init(void)
 		bounce_rules_needle_init(&temp_expiry_pats[i]);
 }
 
+/*
+ * Does a DSN need its human-readable part?  Yes when a record lacks a
+ * recipient or a coded diagnostic, when its diagnostic names no cause the
+ * rules know (the text around it may), or when it says "user unknown"
+ * without a status code that agrees (then the SMTP command decides).
+ */
+static bool
+bounce_parse_dsn_needs_text(const struct recs *recs)
+{
+	size_t i;
+
+	if (recs->n == 0)
+		return true;
+	for (i = 0; i < recs->n; i++) {
+		const struct rec *r = &recs->v[i];
+		char norm[BOUNCE_RULES_TEXT_MAX];
+		size_t nl;
+		int tier;
+		enum bounce_reason tr;
+		bool strong;
+
+		if (r->res.recipient[0] == '\0' ||
+		    !bounce_parse_has_code(r->res.diagnostic))
+			return true;
+		nl = bounce_rules_normalize(r->res.diagnostic,
+		    strlen(r->res.diagnostic), norm, sizeof(norm));
+		tr = bounce_rules_match(norm, nl, &tier, NULL);
+		if (tr == BOUNCE_UNDEFINED || tier == BOUNCE_RULE_WEAK)
+			return true;
+		if (tr == BOUNCE_USERUNKNOWN && tier != BOUNCE_RULE_LOCAL &&
+		    bounce_codes_status_reason(r->res.status, &strong) !=
+		    BOUNCE_USERUNKNOWN)
+			return true;
+	}
+	return false;
+}
+
 /* ---- one message ------------------------------------------------------ */
 
 static void
@@ -1027,15 +1064,6 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len,
 		text_len = main_text->text_len;
 		/* a bounce forwarded inline, quoted with "> " */
 		text = bounce_parse_dequote(m, text, &text_len);
-		cut = bounce_text_cut(text, text_len);
-		nl = bounce_rules_normalize(text, cut, norm, sizeof(norm));
-		delayed = bounce_rules_is_temporary(norm, nl);
-		temp_expiry = bounce_parse_any_norm(norm, nl, temp_expiry_pats,
-		    sizeof(temp_expiry_pats) / sizeof(temp_expiry_pats[0])) ||
-		    (memmem(norm, nl, "retry timeout exceeded", 22) != NULL &&
-		    memmem(norm, nl, "delivery retry timeout", 22) == NULL);
-		text_bouncy = bounce_parse_any_norm(norm, nl, bounce_phrases,
-		    sizeof(bounce_phrases) / sizeof(bounce_phrases[0]));
 	}
 	if (subject != NULL && bounce_parse_ifind(subject, "delay") != NULL)
 		delayed = true;
@@ -1050,6 +1078,24 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len,
 				bounce_parse_dsn(m, m->parts[i].text,
 				    m->parts[i].text_len, &recs, ctx);
 	}
+	/*
+	 * The human-readable part is read unless the delivery-status part
+	 * already says everything the classifier needs (bounded work: most
+	 * standard DSNs stop here).
+	 */
+	if (text != NULL && (!has_dsn || bounce_parse_dsn_needs_text(&recs))) {
+		cut = bounce_text_cut(text, text_len);
+		nl = bounce_rules_normalize(text, cut, norm, sizeof(norm));
+		if (!has_dsn)
+			delayed = delayed || bounce_rules_is_temporary(norm, nl);
+		temp_expiry = bounce_parse_any_norm(norm, nl, temp_expiry_pats,
+		    sizeof(temp_expiry_pats) / sizeof(temp_expiry_pats[0])) ||
+		    (memmem(norm, nl, "retry timeout exceeded", 22) != NULL &&
+		    memmem(norm, nl, "delivery retry timeout", 22) == NULL);
+		text_bouncy = bounce_parse_any_norm(norm, nl, bounce_phrases,
+		    sizeof(bounce_phrases) / sizeof(bounce_phrases[0]));
+	} else
+		text = NULL;
 	if (!has_dsn && text != NULL &&
 	    bounce_parse_inline_dsn(m, text, text_len, &recs, ctx))
 		has_dsn = true;
