@@ -318,6 +318,30 @@ bounce_classify_hints(int reply, const char *status, const char *text,
 		r = hints->preset;
 		goto out;
 	}
+	/*
+	 * Greylisting (a deliberate "try again later" for unknown senders)
+	 * is spam control in the taxonomy's terms, but the person reading
+	 * the explanation needs to hear that it is routine and temporary.
+	 */
+	if (bounce_rules_is_greylisting(norm, nlen)) {
+		r = BOUNCE_SPAMDETECTED;
+		temporary = true;
+		v->reason = r;
+		v->temporary = true;
+		v->hard = BOUNCE_SOFT;
+		v->actor = BOUNCE_ACTOR_RELAY_OPERATOR;
+		v->meaning = "The recipient's server deferred the message on "
+		    "purpose (greylisting): unknown senders must retry later, "
+		    "which spam software rarely does.";
+		v->fix = "Nothing to do: the relay retries and the next "
+		    "attempt is normally accepted; only a retry that is still "
+		    "refused after an hour needs a look.";
+		ct = status ? bounce_codes_status_text(status) : NULL;
+		if (ct == NULL && reply != 0)
+			ct = bounce_codes_reply_text(reply);
+		v->code_text = ct ? ct : "";
+		return 0;
+	}
 	tr = bounce_rules_match(norm, nlen, &tier, NULL);
 	if (hints->context != NULL && (tr == BOUNCE_UNDEFINED ||
 	    tier == BOUNCE_RULE_WEAK)) {

@@ -99,6 +99,8 @@ static const struct bounce_rule rules[] = {
 	A(BLOCKED, "refused to talk to me"),
 	A(BLOCKED, "invalid ip for sending"),
 	A(REQUIREPTR, "mismatches client ip"),
+	A(BADREPUTATION, "unexpected volume or user complaints"),
+	A(FILTERED, "envelope blocked"),
 	A(POLICYVIOLATION, "host network not allowed"),
 	A(VIRUSDETECTED, "rejected due to security policies"),
 
@@ -139,6 +141,10 @@ static const struct bounce_rule rules[] = {
 	R(MAILBOXFULL, "boite du destinataire pleine"),
 	R(MAILBOXFULL, "boite aux lettres pleine"),
 	R(MAILBOXFULL, "buzon lleno"),
+	R(MAILBOXFULL, "buz\xc3\xb3n lleno"),				/* es */
+	R(MAILBOXFULL, "bo\xc3\xaete aux lettres pleine"),		/* fr */
+	R(MAILBOXFULL, "\xd0\xbf\xd0\xb5\xd1\x80\xd0\xb5\xd0\xbf\xd0\xbe\xd0\xbb\xd0\xbd\xd0\xb5\xd0\xbd"),	/* ru "perepolnen" */
+	R(MAILBOXFULL, "\xe3\x83\xa1\xe3\x83\xbc\xe3\x83\xab\xe3\x83\x9c\xe3\x83\x83\xe3\x82\xaf\xe3\x82\xb9\xe3\x81\x8c\xe4\xb8\x80\xe6\x9d\xaf"),	/* ja "mailbox is full" */
 	R(MAILBOXFULL, "casella piena"),
 
 	/* --- message too big for the system (X.3.4) or the mailbox (X.2.3) --- */
@@ -288,7 +294,8 @@ static const struct bounce_rule rules[] = {
 	R(BLOCKED, "connection rejected"),
 	R(BLOCKED, "ip address*blocked"),
 	R(BLOCKED, "adresse ip source bloquee"),
-	R(BLOCKED, "has been blocked"),
+	R(BLOCKED, "ip has been blocked"),
+	R(BLOCKED, "ip address has been blocked"),
 	R(BLOCKED, "open relay"),
 
 	/* --- the recipient does not exist --- */
@@ -400,6 +407,7 @@ static const struct bounce_rule rules[] = {
 	R(POLICYVIOLATION, "violates"),
 	R(POLICYVIOLATION, "violation of"),
 	R(POLICYVIOLATION, "header error"),
+	R(POLICYVIOLATION, "local policy"),
 
 	/* --- TLS --- */
 	R(FAILEDSTARTTLS, "starttls"),
@@ -959,6 +967,16 @@ bounce_rules_is_autoreply(const char *norm, size_t len)
 {
 	return bounce_rules_any(norm, len, autoreply_pats, autoreply_rare,
 	    sizeof(autoreply_pats) / sizeof(autoreply_pats[0]));
+}
+
+int
+bounce_rules_is_greylisting(const char *norm, size_t len)
+{
+	return norm != NULL && (bounce_rules_find(norm, len, "greylist", 8) ||
+	    bounce_rules_find(norm, len, "graylist", 8) ||
+	    bounce_rules_find(norm, len, "grey-list", 9) ||
+	    bounce_rules_find(norm, len, "gray-list", 9) ||
+	    bounce_rules_find(norm, len, "greylisting in action", 21));
 }
 
 int

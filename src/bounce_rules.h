@@ -59,6 +59,9 @@ int	bounce_rules_match_reason(const char *norm, size_t len,
 /* True if the text reads like an auto-reply (out of office, vacation). */
 int	bounce_rules_is_autoreply(const char *norm, size_t len);
 
+/* True if the text says the server is greylisting the sender. */
+int	bounce_rules_is_greylisting(const char *norm, size_t len);
+
 /* True if the text says the failure is temporary (deferred, will retry). */
 int	bounce_rules_is_temporary(const char *norm, size_t len);
 
