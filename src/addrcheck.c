@@ -252,7 +252,8 @@ addrcheck_syntax(const char *addr, size_t len, struct addrcheck_result *r)
 			at = i;
 	}
 	if (at == SIZE_MAX) {
-		r->error = ADDRCHECK_NO_AT;
+		/* an unbalanced quote hides the @: say what is wrong */
+		r->error = inq ? ADDRCHECK_QUOTE : ADDRCHECK_NO_AT;
 		return -1;
 	}
 	if ((r->error = addrcheck_local(addr, at, r)) != ADDRCHECK_OK)
@@ -384,11 +385,18 @@ addrcheck_suggest_domain(const char *domain, char *out, size_t outsz)
 	const char *dot, *tld;
 	char fixed[ADDRCHECK_DOMAIN_MAX + 1];
 
+	char low[ADDRCHECK_DOMAIN_MAX + 1];
+
 	if (domain == NULL || outsz == 0)
 		return 0;
 	dl = strlen(domain);
 	if (dl == 0 || dl > ADDRCHECK_DOMAIN_MAX)
 		return 0;
+	/* domains are case-insensitive (RFC 1035 2.3.3): compare and answer
+	 * in lower case */
+	for (i = 0; i <= dl; i++)
+		low[i] = (char)addrcheck_lower((unsigned char)domain[i]);
+	domain = low;
 	for (i = 0; i < sizeof(providers) / sizeof(providers[0]); i++)
 		if (strcasecmp(domain, providers[i]) == 0)
 			return 0;

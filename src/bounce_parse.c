@@ -742,6 +742,29 @@ bounce_parse_list_manager(const struct bounce_mime_msg *m, const char *from)
 	return false;
 }
 
+/* Is there an attached message that is itself a bounce? */
+static bool
+bounce_parse_has_nested(const struct bounce_mime_msg *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nparts; i++) {
+		const struct bounce_mime_part *p = &m->parts[i];
+		const char *ifrom, *ict;
+
+		if (p->kind != BOUNCE_MIME_HEADERS_ONLY || p->body_len == 0)
+			continue;
+		ifrom = bounce_mime_hdr_get(&p->inner, "from");
+		ict = bounce_mime_hdr_get(&p->inner, "content-type");
+		if (bounce_parse_any(ifrom, bounce_senders,
+		    sizeof(bounce_senders) / sizeof(bounce_senders[0])) ||
+		    (ict != NULL && bounce_parse_ifind(ict,
+		    "report-type=delivery-status") != NULL))
+			return true;
+	}
+	return false;
+}
+
 static pthread_once_t parse_once = PTHREAD_ONCE_INIT;
 
 static void
@@ -1122,6 +1145,9 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len,
 
 			if (r == NULL && has_dsn && recs.n == 1 && n == 1)
 				r = &recs.v[0];
+			if (r != NULL && r->res.recipient[0] == '\0')
+				memcpy(r->res.recipient, tr[k].addr,
+				    strlen(tr[k].addr) + 1);
 			if (r == NULL) {
 				if (has_dsn)
 					continue;	/* the DSN lists who failed */
@@ -1178,6 +1204,10 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len,
 				    sizeof(recs.v[k].context), summary);
 		}
 	}
+	/* a bounce that names nobody anywhere still reports a failure */
+	if (bouncy && text == NULL && recs.n == 0 && depth == 0 &&
+	    !bounce_parse_has_nested(m))
+		bounce_parse_fallback_rcpts(m, NULL, 0, &recs, "");
 	/* Apple Mail's one-click unsubscribe request: an opt-out report */
 	if (recs.n == 0 &&
 	    bounce_mime_hdr_get(&m->hdrs, "x-apple-unsubscribe") != NULL) {

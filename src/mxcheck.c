@@ -122,15 +122,22 @@ mxcheck_run(ares_channel ch, struct query **qs, size_t nq, long deadline)
 			ares_cancel(ch);
 			return;
 		}
+		/*
+		 * The ARES_GETSOCK_* macros shift a signed 1 into the sign bit
+		 * (undefined behaviour for the 16th socket); test the bits as
+		 * unsigned here instead.
+		 */
 		bits = ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
 		for (i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-			if (!ARES_GETSOCK_READABLE(bits, i) &&
-			    !ARES_GETSOCK_WRITABLE(bits, i))
+			unsigned ub = (unsigned)bits;
+			bool rd = (ub & (1u << i)) != 0;
+			bool wr = (ub & (1u << (i + ARES_GETSOCK_MAXNUM))) != 0;
+
+			if (!rd && !wr)
 				continue;
 			pfd[n].fd = socks[i];
-			pfd[n].events = (short)((ARES_GETSOCK_READABLE(bits, i) ?
-			    POLLIN : 0) | (ARES_GETSOCK_WRITABLE(bits, i) ?
-			    POLLOUT : 0));
+			pfd[n].events = (short)((rd ? POLLIN : 0) |
+			    (wr ? POLLOUT : 0));
 			pfd[n].revents = 0;
 			n++;
 		}

@@ -46,5 +46,6 @@ set(CMAKE_MAKEFILE_PRODUCTS
 set(CMAKE_DEPEND_INFO_FILES
   "CMakeFiles/cleanbox.dir/DependInfo.cmake"
   "CMakeFiles/cleanbox-relay.dir/DependInfo.cmake"
+  "CMakeFiles/bounce_parse_test.dir/DependInfo.cmake"
   "CMakeFiles/bounce_test.dir/DependInfo.cmake"
   )
