@@ -137,6 +137,11 @@ def test_5xx_sends_dsn_to_sender(make_relay, tmpdir_path, destination):
     assert rcpts[0]["Status"] == "5.1.1"
     assert "no such user here" in rcpts[0]["Diagnostic-Code"]
     assert "smtp;" in rcpts[0]["Diagnostic-Code"].replace(" ", "")
+    assert "550 550" not in rcpts[0]["Diagnostic-Code"]
+    # The human-readable part explains it (bounce classifier) with a fix.
+    text = next(p for p in msg.walk() if p.get_content_type() == "text/plain")
+    body = text.get_content()
+    assert "does not exist" in body and "What to do:" in body
     # The notice came from the null sender and quotes the original.
     raw = relay.maildir_messages("sender")[0]
     assert raw.startswith(b"Return-Path: <>\n")
