@@ -308,6 +308,7 @@ def run_load(port, sink, n, senders, msgfile, timeout, stall, work, name,
         stop_process(src, 5)
     return {"delivered_rate": n / (t_done - t0),
             "accepted_rate": n / (t_src - t0),
+            "order": name,
             "seconds": t_done - t0}
 
 
@@ -395,6 +396,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=1,
                     help="load rounds per system, interleaved; the median "
                     "is reported (default 1)")
+    ap.add_argument("--settle", type=float, default=3.0,
+                    help="seconds of rest (after sync) before each run")
     ap.add_argument("--samples", type=int, default=500,
                     help="latency samples per system (default 500)")
     ap.add_argument("--relay-bin", default=os.environ.get("RELAY_BIN",
@@ -504,10 +507,17 @@ def main():
         # 2. load rounds, interleaved so that a change in the machine's
         #    load hits every system alike
         for rnd in range(args.repeat):
-            for key in systems:
+            # Rotate the order each round, so that no system always runs
+            # right after another one's disk writes.
+            order = systems[rnd % len(systems):] + systems[:rnd % len(systems)]
+            for key in order:
                 res = results[key]
                 if "failed" in res:
                     continue
+                # Flush what the previous run left dirty (Postfix's queue
+                # file removals, a relay's spool) and let the disk settle.
+                os.sync()
+                time.sleep(args.settle)
                 try:
                     r = run_load(res["port"], res.get("counter", sink),
                                  args.messages,
@@ -536,6 +546,8 @@ def main():
             res = results[key]
             if "failed" in res:
                 continue
+            os.sync()
+            time.sleep(args.settle)
             try:
                 res.update(measure_latency(res["port"],
                                            res.get("counter", sink), msg,
