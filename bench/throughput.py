@@ -473,8 +473,10 @@ def main():
 
     print("Cleanbox Relay throughput bench, %s" % time.strftime(
         "%Y-%m-%d %H:%M:%S %Z"))
+    rev = git_rev() if os.path.abspath(args.relay_bin).startswith(
+        ROOT + os.sep) else "built elsewhere"
     print("machine: %s; relay %s (%s); Postfix %s" % (
-        machine(), git_rev(), args.relay_bin, postfix_version()))
+        machine(), rev, args.relay_bin, postfix_version()))
     print("load: %d messages of %d bytes, %d concurrent smtp-source sessions "
           "(%s); outbound concurrency %d; "
           "latency: %d sequential samples on one connection"
