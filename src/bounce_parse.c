@@ -1039,6 +1039,19 @@ bounce_parse_finish(struct parse_ctx *ctx, struct recs *recs,
 		}
 		out = &ctx->rep->results[ctx->rep->n++];
 		*out = r->res;
+		/*
+		 * The promise of bounce_parse.h: every string is one line of
+		 * valid UTF-8, whatever bytes the report held.
+		 */
+		bounce_text_oneline(r->res.recipient, strlen(r->res.recipient),
+		    out->recipient, sizeof(out->recipient));
+		bounce_text_oneline(r->res.status, strlen(r->res.status),
+		    out->status, sizeof(out->status));
+		bounce_text_oneline(r->res.remote, strlen(r->res.remote),
+		    out->remote, sizeof(out->remote));
+		bounce_text_oneline(r->res.diagnostic,
+		    strlen(r->res.diagnostic), out->diagnostic,
+		    sizeof(out->diagnostic));
 	}
 }
 
