@@ -72,6 +72,7 @@ enum config_type {
 	CT_DOMAIN_OPT,	/* "" or a domain name */
 	CT_DURATION_NEVER,/* unsigned seconds, "never" or 0 = 0 */
 	CT_STORE_BACKEND,/* sqlite|postgres */
+	CT_ROUTES_SOURCE,/* config|store */
 };
 
 struct config_key {
@@ -158,6 +159,9 @@ static const struct config_key config_keys[] = {
 	/* The SRS stamp counts days modulo 1024 (srs.h). */
 	{ "srs", "max_age", CT_DURATION, FIELD(srs_max_age), "21d", DAY,
 	    1000 * DAY },
+	/* The one [routes] key that is not a route (routes contain '@'). */
+	{ "routes", "source", CT_ROUTES_SOURCE, FIELD(routes_source), "config",
+	    0, 0 },
 };
 #define CONFIG_NKEYS	(sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -721,6 +725,7 @@ config_set(struct config *cfg, const struct config_key *k, const char *value,
 		"none", "opportunistic", "require" };
 	static const char *const modes[] = { "in-session", "queue" };
 	static const char *const backends[] = { "sqlite", "postgres" };
+	static const char *const sources[] = { "config", "store" };
 	char *field = (char *)cfg + k->off;
 	size_t len = strlen(value), sz;
 	unsigned u;
@@ -864,6 +869,15 @@ config_set(struct config *cfg, const struct config_key *k, const char *value,
 		}
 		*(enum config_store_backend *)(void *)field = i == 0 ?
 		    CONFIG_STORE_SQLITE : CONFIG_STORE_POSTGRES;
+		return 0;
+	case CT_ROUTES_SOURCE:
+		if ((i = config_word(value, sources, 2)) == -1) {
+			(void)snprintf(why, whylen, "'%s': expected config or "
+			    "store", value);
+			return -1;
+		}
+		*(enum config_routes_source *)(void *)field = i == 0 ?
+		    CONFIG_ROUTES_CONFIG : CONFIG_ROUTES_STORE;
 		return 0;
 	}
 	(void)snprintf(why, whylen, "internal error: unknown type");
@@ -1195,7 +1209,8 @@ config_key_line(struct config_parse *st, const char *name, const char *value)
 		return;
 	}
 	st->key_line = st->lineno;
-	if (strcmp(section, "routes") == 0) {
+	if (strcmp(section, "routes") == 0 &&
+	    config_key_find(section, name, &idx) == NULL) {
 		st->cur = CUR_ROUTE;
 		st->route_bad = 0;
 		config_route_piece(st, value);

@@ -30,6 +30,7 @@ struct config_listen {
 enum outbound_tls { OUTBOUND_TLS_NONE, OUTBOUND_TLS_OPPORTUNISTIC, OUTBOUND_TLS_REQUIRE };
 enum delivery_mode { DELIVERY_IN_SESSION, DELIVERY_QUEUE };
 enum config_store_backend { CONFIG_STORE_SQLITE, CONFIG_STORE_POSTGRES };
+enum config_routes_source { CONFIG_ROUTES_CONFIG, CONFIG_ROUTES_STORE };
 
 struct config {
 	char	path[4096];
@@ -98,7 +99,13 @@ struct config {
 	unsigned srs_max_age;			/* seconds, 21d */
 
 	/* [routes] */
-	struct route_table *routes;
+	struct route_table *routes;		/* the routes of the file */
+	/*
+	 * "source = store": the store's routes (cleanbox-relay route add) are
+	 * added to cfg->routes by whoever opens the store (store_routes_load);
+	 * config_load itself never touches the database.
+	 */
+	enum config_routes_source routes_source;	/* config */
 };
 
 /* Longest line accepted, in bytes without the line ending (see config.c). */

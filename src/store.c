@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "route.h"
 #include "store_backend.h"
 
 const char *
@@ -965,5 +966,45 @@ store_route_list(struct store *st, store_route_cb cb, void *arg)
 	rc = store_exec1(st, "SELECT address, dests FROM route ORDER BY "
 	    "address", NULL, 0, store_walk_route, w, NULL);
 	free(w);
+	return rc;
+}
+
+struct store_rload {
+	struct route_table *rt;
+	char	*err;
+	size_t	 errlen;
+	int	 bad;
+};
+
+static int
+store_rload_cb(const char *key, const char *value, void *arg)
+{
+	struct store_rload *l = arg;
+	char why[512];
+
+	if (route_table_add(l->rt, key, value, why, sizeof(why)) == -1) {
+		if (l->err != NULL && l->errlen > 0)
+			(void)snprintf(l->err, l->errlen, "route %s: %s", key,
+			    why);
+		l->bad = 1;
+		return 1;
+	}
+	return 0;
+}
+
+int
+store_routes_load(struct store *st, struct route_table *rt, char *err,
+    size_t errlen)
+{
+	struct store_rload l = { rt, err, errlen, 0 };
+	int rc;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	rc = store_route_list(st, store_rload_cb, &l);
+	if (rc == STORE_OK && l.bad)
+		return STORE_EINVAL;
+	if (rc != STORE_OK && err != NULL && errlen > 0)
+		(void)snprintf(err, errlen, "%s", store_errmsg(st));
 	return rc;
 }

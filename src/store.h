@@ -217,5 +217,14 @@ int	store_route_delete(struct store *st, const char *key);
 /* All routes ordered by key. */
 typedef int (*store_route_cb)(const char *key, const char *value, void *arg);
 int	store_route_list(struct store *st, store_route_cb cb, void *arg);
+/*
+ * Add every stored route to rt (a table being built: at start-up or on a
+ * reload, before any session sees it).  A key also in the file, or a
+ * route that does not parse, is an error: STORE_EINVAL with err set to
+ * "route KEY: reason", and rt partly filled (throw it away).
+ */
+struct route_table;
+int	store_routes_load(struct store *st, struct route_table *rt, char *err,
+	    size_t errlen);
 
 #endif
