@@ -10,6 +10,7 @@
 #include "admin.h"
 #include "queue_cli.h"
 #include "relay.h"
+#include "store_cli.h"
 
 struct subcommand {
 	const char *name;
@@ -22,6 +23,12 @@ static const struct subcommand subcommands[] = {
 	{ "config", admin_config_cmd, "config check [--config FILE]" },
 	{ "queue", queue_cli_cmd,
 	    "queue list|show ID|retry ID|--all|delete ID [--silent] [--config FILE]" },
+	{ "suppress", suppress_cli_cmd,
+	    "suppress list [--all] [--json]|show DEST|add DEST [--reason R]|remove DEST|expire [--config FILE]" },
+	{ "bounces", bounces_cli_cmd,
+	    "bounces report [--since 7d] [--top N] [--json] [--config FILE]" },
+	{ "route", route_cli_cmd,
+	    "route list|add KEY DEST[,DEST...]|remove KEY [--config FILE]" },
 };
 
 static void
