@@ -14,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config.h"
+
 #define SRS_DAY		86400
 #define SRS_TS_MOD	1024		/* two base32 characters */
 #define SRS_FIELDS_MAX	(2 * SRS_ADDR_MAX)
@@ -40,6 +42,8 @@ srs_strerror(int err)
 		return "bad argument";
 	case SRS_ECRYPTO:
 		return "HMAC computation failed";
+	case SRS_EOFF:
+		return "SRS is not configured";
 	}
 	return "unknown SRS error";
 }
@@ -73,6 +77,17 @@ srs_init(struct srs *s, const char *domain, const char *secret,
 	s->nsecrets = 1;
 	s->max_age = max_age ? max_age : SRS_MAX_AGE_DEFAULT;
 	return SRS_OK;
+}
+
+int
+srs_init_config(struct srs *s, const struct config *cfg)
+{
+	unsigned days = cfg->srs_max_age / SRS_DAY;
+
+	memset(s, 0, sizeof(*s));
+	if (cfg->srs_domain[0] == '\0')
+		return SRS_EOFF;
+	return srs_init(s, cfg->srs_domain, cfg->srs_secret, days ? days : 1);
 }
 
 int

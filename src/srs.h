@@ -66,6 +66,7 @@
 #define SRS_ETOOLONG	-4	/* result does not fit the output buffer */
 #define SRS_EARG	-5	/* bad argument (no '@', empty secret, ...) */
 #define SRS_ECRYPTO	-6	/* OpenSSL failed */
+#define SRS_EOFF	-7	/* [srs] domain is empty: SRS is off */
 
 struct srs {
 	char	domain[SRS_DOMAIN_MAX + 1];
@@ -82,6 +83,12 @@ struct srs {
  */
 int	srs_init(struct srs *s, const char *domain, const char *secret,
 	    unsigned max_age);
+/*
+ * Set up s from [srs] of a loaded configuration (max_age rounded down to
+ * whole days).  SRS_OK, SRS_EOFF (no domain: do not rewrite), or SRS_EARG.
+ */
+struct config;
+int	srs_init_config(struct srs *s, const struct config *cfg);
 /* Add a secret accepted for verification only (rotation).  SRS_OK/EARG. */
 int	srs_add_secret(struct srs *s, const char *secret);
 

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "config.h"
 #include "srs.h"
 
 #define DOMAIN	"srs.example.net"
@@ -369,6 +370,28 @@ test_not_srs_and_limits(void **state)
 	    SRS_ETOOLONG);
 }
 
+static void
+test_from_config(void **state)
+{
+	struct config cfg;
+	struct srs t;
+	char out[SRS_ADDR_MAX];
+
+	(void)state;
+	config_init(&cfg);
+	assert_int_equal(srs_init_config(&t, &cfg), SRS_EOFF);
+	snprintf(cfg.srs_domain, sizeof(cfg.srs_domain), "%s", DOMAIN);
+	snprintf(cfg.srs_secret, sizeof(cfg.srs_secret), "%s", SECRET);
+	cfg.srs_max_age = 10 * 86400 + 3600;	/* whole days count */
+	assert_int_equal(srs_init_config(&t, &cfg), SRS_OK);
+	assert_int_equal(t.max_age, 10);
+	assert_int_equal(srs_forward(&t, "alice@example.com", NOW, out,
+	    sizeof(out)), SRS_OK);
+	assert_string_equal(out, V_ALICE);
+	cfg.srs_secret[0] = '\0';
+	assert_int_equal(srs_init_config(&t, &cfg), SRS_EARG);
+}
+
 int
 main(void)
 {
@@ -383,6 +406,7 @@ main(void)
 		cmocka_unit_test(test_srs1),
 		cmocka_unit_test(test_rotation),
 		cmocka_unit_test(test_not_srs_and_limits),
+		cmocka_unit_test(test_from_config),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

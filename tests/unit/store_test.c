@@ -1158,6 +1158,99 @@ test_concurrent_updates(void **state)
 	race(f, f->st, 160);
 }
 
+/*
+ * Several nodes starting at once on a database nobody has migrated yet:
+ * every open succeeds and each migration is applied once.
+ */
+struct opener {
+	struct store_params *p;
+	pthread_barrier_t *start;
+	int	rc;
+	char	err[512];
+};
+
+static void *
+opener_main(void *arg)
+{
+	struct opener *o = arg;
+	struct store *st = NULL;
+
+	pthread_barrier_wait(o->start);
+	o->rc = store_open(o->p, &st, o->err, sizeof(o->err));
+	store_close(st);
+	return NULL;
+}
+
+static int
+num_cb(void *arg, int ncols, char **cols, char **names)
+{
+	(void)names;
+	*(int *)arg = ncols > 0 && cols[0] ? atoi(cols[0]) : -1;
+	return 0;
+}
+
+static void
+test_concurrent_first_open(void **state)
+{
+	struct fixture *f = fx(state);
+	enum { N = 4 };
+	struct store_params p = f->params;
+	struct opener o[N];
+	pthread_t t[N];
+	pthread_barrier_t start;
+	char path[600], dsn[600], sql[64];
+	int i, rows = -1;
+
+	/* A database the fixture has not opened (so not migrated). */
+	if (f->be == BE_SQLITE) {
+		snprintf(path, sizeof(path), "%s.fresh", f->path);
+		p.path = path;
+	} else {
+		snprintf(sql, sizeof(sql), "CREATE DATABASE f%u", dbseq);
+		pg_admin_exec("postgres", sql);
+		snprintf(dsn, sizeof(dsn), "host=127.0.0.1 port=%d dbname=f%u "
+		    "user=postgres", pg_port, dbseq);
+		p.dsn = dsn;
+	}
+	assert_int_equal(pthread_barrier_init(&start, NULL, N), 0);
+	for (i = 0; i < N; i++) {
+		o[i].p = &p;
+		o[i].start = &start;
+		o[i].rc = -99;
+		o[i].err[0] = '\0';
+		assert_int_equal(pthread_create(&t[i], NULL, opener_main, &o[i]),
+		    0);
+	}
+	for (i = 0; i < N; i++) {
+		pthread_join(t[i], NULL);
+		if (o[i].rc != STORE_OK)
+			fail_msg("open %d: %s", i, o[i].err);
+	}
+	pthread_barrier_destroy(&start);
+	/* One row per version. */
+	if (f->be == BE_SQLITE) {
+		sqlite3 *db;
+
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "SELECT count(*) FROM "
+		    "schema_version", num_cb, &rows, NULL), SQLITE_OK);
+		sqlite3_close(db);
+	} else {
+		char name[32];
+		PGconn *c;
+		PGresult *r;
+
+		snprintf(name, sizeof(name), "f%u", dbseq);
+		c = pg_admin(name);
+		r = PQexec(c, "SELECT count(*) FROM schema_version");
+		assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+		rows = atoi(PQgetvalue(r, 0, 0));
+		PQclear(r);
+		PQfinish(c);
+	}
+	assert_int_equal(rows, STORE_SCHEMA_VERSION);
+}
+
 /* PostgreSQL: a connection the server dropped is re-established. */
 static void
 test_reconnect(void **state)
@@ -1201,6 +1294,7 @@ main(void)
 		BOTH(test_routes),
 		BOTH(test_two_handles),
 		BOTH(test_concurrent_updates),
+		BOTH(test_concurrent_first_open),
 		{ "test_reconnect [postgres]", test_reconnect, fx_setup,
 		    fx_teardown, &fx_pg },
 	};
