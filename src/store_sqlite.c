@@ -252,7 +252,7 @@ sqlite_exec(struct store *st, const char *sql, const struct store_val *v,
 	struct sqlite_conn *c = st->conn;
 	const char *cols[SQLITE_MAXCOLS];
 	sqlite3_stmt *stmt;
-	int rc, i, ncols, cached, stop = 0;
+	int rc, i, ncols, cached = 0, stop = 0;
 
 	if ((rc = sqlite_stmt(st, sql, &stmt, &cached)) != STORE_OK)
 		return rc;
