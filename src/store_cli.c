@@ -136,12 +136,12 @@ scli_time(int64_t t, char *out, size_t outsz)
 	struct tm tm;
 
 	if (t == 0) {
-		snprintf(out, outsz, "-");
+		(void)snprintf(out, outsz, "-");
 		return;
 	}
 	if (gmtime_r(&tt, &tm) == NULL ||
 	    strftime(out, outsz, "%Y-%m-%d %H:%M UTC", &tm) == 0)
-		snprintf(out, outsz, "?");
+		(void)snprintf(out, outsz, "?");
 }
 
 /* What the operator typed, as a key: lowercased. */
@@ -219,7 +219,7 @@ scli_list_cb(const struct store_supp *r, void *arg)
 	if (r->expires_at)
 		scli_time(r->expires_at, exp, sizeof(exp));
 	else
-		snprintf(exp, sizeof(exp), "never");
+		(void)snprintf(exp, sizeof(exp), "never");
 	state = !r->suppressed ? "counting" : (r->expires_at &&
 	    r->expires_at <= l->now) ? "expired" : r->hard ? "hard" : "soft";
 	printf("%s\n    %-9s since %s  %s (%s)  %u failure%s  %s  expires %s\n",
@@ -332,7 +332,7 @@ scli_suppress_show(struct store *st, const struct scli_args *a,
 	if (r.expires_at)
 		scli_time(r.expires_at, exp, sizeof(exp));
 	else
-		snprintf(exp, sizeof(exp), "never");
+		(void)snprintf(exp, sizeof(exp), "never");
 	log_sanitize(text, sizeof(text), r.text, strlen(r.text));
 	printf("destination: %s\n", r.dest);
 	printf("state:       %s\n", sup == 1 ? "suppressed" : r.suppressed ?

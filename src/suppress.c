@@ -84,6 +84,25 @@ suppress_effect_name(enum suppress_effect e)
 	return "unknown";
 }
 
+/*
+ * Copy text into a fixed field of the store; a longer diagnostic is cut
+ * on purpose (at a UTF-8 boundary), the field being a summary.
+ */
+static void
+suppress_copy(char *dst, size_t dstsz, const char *src)
+{
+	size_t n = src ? strlen(src) : 0;
+
+	if (n >= dstsz) {
+		n = dstsz - 1;
+		while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
+			n--;
+	}
+	if (n > 0)
+		memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 /* The address or domain is gone. */
 static const char *const suppress_dead[] = {
 	"userunknown", "hostunknown", "hasmoved",
@@ -213,11 +232,11 @@ suppress_row_fill(struct store_supp *row, const struct suppress_rec *r)
 {
 	const struct suppress_outcome *o = r->o;
 
-	snprintf(row->reason, sizeof(row->reason), "%s", r->reason);
-	snprintf(row->status, sizeof(row->status), "%s",
+	suppress_copy(row->reason, sizeof(row->reason), r->reason);
+	suppress_copy(row->status, sizeof(row->status),
 	    o->status ? o->status : "");
-	snprintf(row->text, sizeof(row->text), "%s", o->text ? o->text : "");
-	snprintf(row->source, sizeof(row->source), "%s",
+	suppress_copy(row->text, sizeof(row->text), o->text ? o->text : "");
+	suppress_copy(row->source, sizeof(row->source),
 	    suppress_source_name(o->source));
 	row->reply = o->reply;
 }
@@ -320,26 +339,28 @@ suppress_record(struct store *st, const struct suppress_policy *p,
 	    suppress_classify(o->reason, o->status, o->reply, o->hard);
 	r.reason = o->delivered ? "delivered" :
 	    suppress_reason_of(o->reason, o->status);
+	if (o->dest == NULL || strlen(o->dest) >= STORE_DEST_MAX)
+		return STORE_EINVAL;	/* never record under a cut key */
 	if (r.cls == SUPPRESS_CLASS_IGNORE)
 		return STORE_OK;
 	if (r.cls != SUPPRESS_CLASS_DELIVERED) {
 		if ((ev = calloc(1, sizeof(*ev))) == NULL)
 			return STORE_ENOMEM;
 		ev->time = o->now;
-		snprintf(ev->dest, sizeof(ev->dest), "%s", o->dest);
+		suppress_copy(ev->dest, sizeof(ev->dest), o->dest);
 		if (suppress_key_domain(o->dest, ev->domain,
 		    sizeof(ev->domain)) == -1)
 			ev->domain[0] = '\0';
-		snprintf(ev->rcpt, sizeof(ev->rcpt), "%s",
+		suppress_copy(ev->rcpt, sizeof(ev->rcpt),
 		    o->rcpt ? o->rcpt : "");
-		snprintf(ev->status, sizeof(ev->status), "%s",
+		suppress_copy(ev->status, sizeof(ev->status),
 		    o->status ? o->status : "");
 		ev->reply = o->reply;
-		snprintf(ev->reason, sizeof(ev->reason), "%s", r.reason);
+		suppress_copy(ev->reason, sizeof(ev->reason), r.reason);
 		ev->hard = o->hard == 1 || r.cls == SUPPRESS_CLASS_DEAD;
-		snprintf(ev->source, sizeof(ev->source), "%s",
+		suppress_copy(ev->source, sizeof(ev->source),
 		    suppress_source_name(o->source));
-		snprintf(ev->text, sizeof(ev->text), "%s",
+		suppress_copy(ev->text, sizeof(ev->text),
 		    o->text ? o->text : "");
 	}
 	rc = store_supp_update(st, o->dest, suppress_rec_fn, &r, ev);
@@ -425,11 +446,11 @@ suppress_reply_text(const struct suppress_info *info, char *out,
 		return -1;
 	if (gmtime_r(&t, &tm) == NULL ||
 	    strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm) == 0)
-		snprintf(when, sizeof(when), "an unknown date");
+		(void)snprintf(when, sizeof(when), "an unknown date");
 	suppress_word(reason, sizeof(reason), info->reason);
 	suppress_word(status, sizeof(status), info->status);
 	if (reason[0] == '\0')
-		snprintf(reason, sizeof(reason), "unknown");
+		(void)snprintf(reason, sizeof(reason), "unknown");
 	if (strcmp(info->source, "operator") == 0)
 		n = snprintf(out, outsz, "destination suppressed since %s by "
 		    "the postmaster (%s)", when, reason);
@@ -490,12 +511,14 @@ suppress_add(struct store *st, const struct suppress_policy *p,
 	struct store_supp *row;
 	int rc;
 
+	if (dest == NULL || strlen(dest) >= STORE_DEST_MAX)
+		return STORE_EINVAL;
 	if ((row = calloc(1, sizeof(*row))) == NULL)
 		return STORE_ENOMEM;
-	snprintf(row->dest, sizeof(row->dest), "%s", dest);
-	snprintf(row->reason, sizeof(row->reason), "%s",
+	suppress_copy(row->dest, sizeof(row->dest), dest);
+	suppress_copy(row->reason, sizeof(row->reason),
 	    reason && *reason ? reason : "operator");
-	snprintf(row->source, sizeof(row->source), "%s",
+	suppress_copy(row->source, sizeof(row->source),
 	    suppress_source_name(SUPPRESS_SRC_OPERATOR));
 	row->first_time = row->last_time = now;
 	row->hard = true;
