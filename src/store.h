@@ -34,7 +34,9 @@
  * mutex; calls on one handle from several threads are safe and serialised.
  * For parallel lookups open one handle per worker thread: SQLite in WAL
  * mode and PostgreSQL both serve concurrent connections.  A PostgreSQL
- * connection that dropped is re-established once per call.
+ * connection that dropped is re-established once per call.  Callbacks
+ * (list, scan, count, update) run with the handle's mutex held: they must
+ * not call the same handle (use a second one, or collect and act after).
  *
  * Callers: suppress (policy), store_cli (suppress/bounces/route commands),
  * the server and the queue manager through suppress.
