@@ -56,6 +56,7 @@ class Relay:
         self.conf = os.path.join(tmp, "relay.conf")
         self.log = os.path.join(tmp, "relay.log")
         self.proc = None
+        self.wrap = []          # e.g. ["prlimit", "--fsize=...", "--"]
         if routes is None:
             routes = {
                 "alice@example.test": "maildir:%s/alice" % self.mail,
@@ -87,7 +88,7 @@ class Relay:
         self.logf = open(self.log, "ab")
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
-        self.proc = subprocess.Popen([RELAY_BIN, "serve", "--config", self.conf],
+        self.proc = subprocess.Popen(self.wrap + [RELAY_BIN, "serve", "--config", self.conf],
                                      stdout=self.logf, stderr=self.logf, env=env,
                                      cwd=self.dir)
         try:
@@ -214,3 +215,49 @@ def tls_cert():
                    check=True, capture_output=True)
     yield cert, key
     shutil.rmtree(d, ignore_errors=True)
+
+
+# --- Real peers: scriptable SMTP destination, DNS server, smtp-sink ---------
+# (see peers.py; each factory stops what it started at the end of the test)
+
+from peers import Destination, DnsServer, SmtpSink  # noqa: E402
+
+
+def _peer_factory(cls):
+    started = []
+
+    def factory(**kw):
+        p = cls(**kw)
+        started.append(p)
+        return p.start()
+
+    return factory, started
+
+
+@pytest.fixture
+def destination():
+    """destination(rules=..., port=..., tls_cert=..., dsn=False, ...) ->
+    a started Destination."""
+    factory, started = _peer_factory(Destination)
+    yield factory
+    for p in started:
+        p.stop()
+
+
+@pytest.fixture
+def dns_server():
+    """dns_server(mx=..., hosts=..., null_mx=[...]) -> a started DnsServer;
+    use .resolver for the relay's [dns] resolver."""
+    factory, started = _peer_factory(DnsServer)
+    yield factory
+    for p in started:
+        p.stop()
+
+
+@pytest.fixture
+def smtp_sink():
+    """smtp_sink(soft_reject=["rcpt"], ...) -> a started SmtpSink."""
+    factory, started = _peer_factory(SmtpSink)
+    yield factory
+    for p in started:
+        p.stop()
