@@ -192,15 +192,26 @@ dmsg_schedule(struct dmsg *m)
 /* ---- results and logging ---------------------------------------------- */
 
 static void
+copy_cut(char *dst, size_t dstsz, const char *src)
+{
+	size_t n = src ? strnlen(src, dstsz - 1) : 0;
+
+	if (n)
+		memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static void
 rres_set(struct rres *rr, enum smtp_client_class cls, int reply,
     const char *status, const char *host, const char *text)
 {
 	rr->tried = true;
 	rr->cls = cls;
 	rr->reply = reply;
-	snprintf(rr->status, sizeof(rr->status), "%s", status ? status : "");
-	snprintf(rr->host, sizeof(rr->host), "%s", host ? host : "");
-	snprintf(rr->text, sizeof(rr->text), "%s", text ? text : "");
+	/* Diagnostics: a cut is fine, they are not addresses. */
+	copy_cut(rr->status, sizeof(rr->status), status);
+	copy_cut(rr->host, sizeof(rr->host), host);
+	copy_cut(rr->text, sizeof(rr->text), text);
 	/* Keep reply text on one line for logs and envelopes. */
 	for (char *p = rr->text; *p; p++)
 		if (*p == '\n' || *p == '\r')
