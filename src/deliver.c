@@ -1277,3 +1277,29 @@ deliver_queue_size(const struct deliver *d)
 {
 	return d->nmsgs;
 }
+
+/* ---- shared with in-session delivery ----------------------------------- */
+
+struct sched *
+deliver_sched(struct deliver *d)
+{
+	return d->sched;
+}
+
+struct dns_resolver *
+deliver_dns(struct deliver *d)
+{
+	return d->dns;
+}
+
+struct ssl_ctx_st *
+deliver_ssl_ctx(struct deliver *d)
+{
+	return d->ssl_ctx;
+}
+
+void
+deliver_dest_key(const struct dest *dst, char *key, size_t keysz)
+{
+	dest_key(dst, key, keysz);
+}
