@@ -112,6 +112,7 @@ struct ins_leg {
 	struct event *timer;		/* budget for what is outstanding */
 	unsigned outstanding;		/* commands awaiting their answer */
 	bool	want_data;		/* DATA as soon as MAIL is out */
+	bool	retried;		/* a pooled session refused MAIL */
 	bool	data_issued;
 	bool	data_done;
 	struct ins_res data_res;
@@ -955,12 +956,27 @@ leg_conn_ready(struct ins_leg *leg)
 	m.envid = tx->envid_x[0] ? tx->envid_x : NULL;
 	if ((q = req_new(leg->conn, leg, NULL, R_MAIL)) == NULL ||
 	    smtp_client_mail(leg->conn->c, &m, req_cb, q) != 0) {
+		struct ins_conn *cn = leg->conn;
+
 		if (q)
 			req_free(q);
-		leg->conn->doomed = true;
+		cn->doomed = true;
 		res_local(&why, INS_TEMP, false, SMTPC_LOCAL, "4.3.0", "",
 		    "local error: cannot start a transaction with %s",
-		    smtp_client_host(leg->conn->c));
+		    smtp_client_host(cn->c));
+		if (q != NULL && !leg->retried) {
+			/*
+			 * A pooled session that just timed out (QUIT queued)
+			 * refuses new work: try once more with another.
+			 */
+			leg->retried = true;
+			conn_detach(cn);
+			conn_drop(cn);
+			leg->state = L_WAIT_CONN;
+			if (!pool_serve(tx->p, leg))
+				waiter_add(leg);
+			return;
+		}
 		leg_fail_conn(leg, &why);
 		return;
 	}

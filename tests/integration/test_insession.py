@@ -380,6 +380,27 @@ def test_sender_disconnect_mid_data_sends_nothing(relay_with, destination):
     assert len(dest.connections) == 1
 
 
+def test_sender_disconnect_while_rcpt_waits(relay_with, destination):
+    dest = destination(rules={"rcpt": {"bob@example.test": ["stall:1", ""]}})
+    relay = relay_with({"bob@example.test": "smtp://%s" % dest.address},
+                       budget="5s")
+    s = Sender(relay)
+    s.ehlo()
+    assert s.cmd("MAIL FROM:<%s>" % SENDER)[0] == 250
+    # Pipelined behind the waiting RCPT: must not run, the sender is gone.
+    s.c.send("RCPT TO:<bob@example.test>\r\nDATA\r\n")
+    time.sleep(0.2)
+    s.c.close()
+    time.sleep(1.5)
+    assert dest.commands_for("DATA") == []
+    assert dest.transactions == []
+    # The relay is fine and the destination too.
+    rr, data = send(relay, ["bob@example.test"])
+    assert rr[0][0] == 250 and data[0] == 250, (rr, data)
+    assert len(dest.wait_messages(1)) == 1
+    assert queue_files(relay) == []
+
+
 def test_failed_content_check_aborts_outbound(relay_with, destination):
     dest = destination()
     relay = relay_with({"bob@example.test": "smtp://%s" % dest.address})
