@@ -270,11 +270,15 @@ static void
 res_host(const struct ins_res *res, char *out, size_t outsz)
 {
 	const struct smtp_client_reply *r = &res->r;
+	int n;
 
 	if (r->addr[0])
-		snprintf(out, outsz, "%s[%s]:%u", r->host, r->addr, r->port);
+		n = snprintf(out, outsz, "%s[%s]:%u", r->host, r->addr,
+		    r->port);
 	else
-		snprintf(out, outsz, "%s", r->host);
+		n = snprintf(out, outsz, "%s", r->host);
+	if (n < 0 || (size_t)n >= outsz)
+		out[outsz - 1] = '\0';	/* cut: a diagnostic, still useful */
 }
 
 /* Spool error record of an answer (status X.0.0 when the server gave
