@@ -290,6 +290,32 @@ def test_4xx_is_queued_and_delivered_later(relay_with, destination):
     assert [c.code for c in dest.rcpt_attempts("bob@example.test")] == [451, 250]
 
 
+def test_data_4xx_is_queued_and_delivered_later(relay_with, destination):
+    dest = destination(rules={"data": ["451 4.3.0 Queue full, try again",
+                                       "250 2.0.0 Ok"]})
+    relay = relay_with({"bob@example.test": "smtp://%s" % dest.address})
+    rr, data = send(relay, ["bob@example.test"])
+    assert rr[0][0] == 250
+    assert data[0] == 250 and "queued as" in data[1], data
+    msgs = dest.wait_messages(1, timeout=15)
+    assert msgs[0].rcpts == ["bob@example.test"]
+    assert len(dest.transactions) == 2
+    wait_until(lambda: queue_files(relay) == [], what="queue to empty")
+    assert alice_notices(relay) == []
+
+
+def test_forward_to_missing_domain_is_refused_at_rcpt(relay_with, dns_server):
+    dns = dns_server()      # every name under .test but these: NXDOMAIN
+    relay = relay_with({"x@example.test": "x@nowhere.test"}, dns=dns)
+    rr, data = send(relay, ["x@example.test"])
+    code, text = rr[0]
+    assert code == 550, text
+    assert text.startswith("550 5.1.2 <x@example.test>: ")
+    assert "nowhere.test" in text
+    assert data is None
+    assert queue_files(relay) == []
+
+
 def test_mixed_outcome_250_and_dsn(relay_with, destination):
     ok = destination()
     bad = destination(rules={"data": "550 5.7.1 Content refused by policy"})
