@@ -17,11 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "bounce.h"
 #include "buf.h"
 #include "config.h"
 #include "dns.h"
@@ -205,9 +207,44 @@ rres_set(struct rres *rr, enum smtp_client_class cls, int reply,
 			*p = ' ';
 }
 
+/*
+ * The reply's text without its reply codes: "550-5.1.1 a\n550 5.1.1 b"
+ * becomes "5.1.1 a 5.1.1 b" (reports print the code once, in front).
+ */
+static void
+reply_text_strip(const char *in, char *out, size_t outsz)
+{
+	size_t o = 0;
+	const char *p = in;
+
+	while (*p && o + 1 < outsz) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+
+		if (len >= 4 && isdigit((unsigned char)p[0]) &&
+		    isdigit((unsigned char)p[1]) && isdigit((unsigned char)p[2]) &&
+		    (p[3] == ' ' || p[3] == '-')) {
+			p += 4;
+			len -= 4;
+		}
+		if (o > 0 && o + 1 < outsz)
+			out[o++] = ' ';
+		while (len > 0 && o + 1 < outsz) {
+			out[o++] = *p++;
+			len--;
+		}
+		p += len;
+		if (eol == NULL)
+			break;
+		p = eol + 1;
+	}
+	out[o] = '\0';
+}
+
 static void
 rres_from_reply(struct rres *rr, const struct smtp_client_reply *r)
 {
+	char text[sizeof(r->text)];
 	char host[sizeof(r->host) + sizeof(r->addr) + 16];
 	const char *status = r->enh;
 	char fallback[16];
@@ -221,7 +258,11 @@ rres_from_reply(struct rres *rr, const struct smtp_client_reply *r)
 		snprintf(fallback, sizeof(fallback), "%d.0.0", (r->code / 100) % 10);
 		status = fallback;
 	}
-	rres_set(rr, smtp_client_reply_class(r), r->code, status, host, r->text);
+	if (r->kind == SMTPC_REPLY)
+		reply_text_strip(r->text, text, sizeof(text));
+	else
+		snprintf(text, sizeof(text), "%s", r->text);
+	rres_set(rr, smtp_client_reply_class(r), r->code, status, host, text);
 }
 
 static void
@@ -285,6 +326,34 @@ dsn_add_rcpt(void *arg, const char *spec)
 }
 
 /*
+ * The plain-English part of a notice comes from the bounce classifier, so
+ * the relay's own reports explain a failure the same way `bounce explain`
+ * does: what it means, then what to do.
+ */
+static int
+deliver_explain(void *arg, enum dsn_action action, int reply,
+    const char *status, const char *text, struct buf *out)
+{
+	struct bounce_verdict v;
+
+	if (action != DSN_ACTION_FAILED && action != DSN_ACTION_DELAYED)
+		return dsn_explain_builtin(arg, action, reply, status, text, out);
+	bounce_classify(reply, status, text, &v);
+	if (v.meaning == NULL || v.meaning[0] == '\0')
+		return dsn_explain_builtin(arg, action, reply, status, text, out);
+	if (buf_append_str(out, v.meaning) != 0 ||
+	    (v.code_text && v.code_text[0] && status && status[0] &&
+	    buf_printf(out, "\nCode %s means: %s.", status, v.code_text) != 0) ||
+	    (action == DSN_ACTION_DELAYED && buf_append_str(out,
+	    "\nNothing is lost: the relay keeps trying and will tell you if it "
+	    "gives up.") != 0) ||
+	    (v.fix && v.fix[0] && (buf_append_str(out, "\nWhat to do: ") != 0 ||
+	    buf_append_str(out, v.fix) != 0)))
+		return -1;
+	return 0;
+}
+
+/*
  * Build one DSN with the given action for the recipients flagged in pick,
  * and queue it on m->dsns for the persist job to spool.
  */
@@ -322,6 +391,7 @@ dmsg_make_dsn(struct dmsg *m, enum dsn_action action, const bool *pick)
 	rep.max_full = DLV_DSN_MAX_FULL;
 	rep.rcpt = dr;
 	rep.nrcpt = n;
+	rep.explain = deliver_explain;
 	if (dsn_build(&rep, &dn->msg, &needs) != DSN_OK)
 		goto fail;
 	dn->env.arrival = rep.now;
@@ -423,11 +493,18 @@ dmsg_attempt_done(struct dmsg *m)
 {
 	struct deliver *d = m->d;
 	const struct config *cfg = d->cfg;
-	time_t now = time(NULL);
 	bool *fail = NULL, *delay = NULL, *ok = NULL;
+	struct timeval tv;
+	time_t now;
 	bool null_sender = m->env.sender[0] == '\0';
 	size_t i;
 
+	/*
+	 * Retry times are whole seconds: count from the next full second so
+	 * an interval is never shorter than the schedule says.
+	 */
+	gettimeofday(&tv, NULL);
+	now = tv.tv_sec + (tv.tv_usec > 0 ? 1 : 0);
 	fail = calloc(m->env.nrcpt + 1, sizeof(bool));
 	delay = calloc(m->env.nrcpt + 1, sizeof(bool));
 	ok = calloc(m->env.nrcpt + 1, sizeof(bool));
@@ -1057,13 +1134,20 @@ static void
 deliver_arm(struct deliver *d)
 {
 	struct sched_entry e;
-	struct timeval tv = { 0, 0 };
-	time_t now = time(NULL);
+	struct timeval tv = { 0, 0 }, now;
 
 	if (d->stopping || !sched_queue_peek(d->sched, &e))
 		return;
-	if (e.when > now)
-		tv.tv_sec = e.when - now;
+	gettimeofday(&now, NULL);
+	if (e.when > now.tv_sec) {
+		/* Wake at the start of the due second, to the microsecond. */
+		tv.tv_sec = e.when - now.tv_sec - 1;
+		tv.tv_usec = 1000000 - now.tv_usec;
+		if (tv.tv_usec >= 1000000) {
+			tv.tv_sec++;
+			tv.tv_usec -= 1000000;
+		}
+	}
 	evtimer_add(d->timer, &tv);
 }
 
@@ -1302,4 +1386,11 @@ void
 deliver_dest_key(const struct dest *dst, char *key, size_t keysz)
 {
 	dest_key(dst, key, keysz);
+}
+
+int
+deliver_dsn_explain(void *arg, enum dsn_action action, int reply,
+    const char *status, const char *text, struct buf *out)
+{
+	return deliver_explain(arg, action, reply, status, text, out);
 }

@@ -33,6 +33,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "dsn.h"	/* enum dsn_action, struct buf */
+
 struct config;
 struct event_base;
 struct route_table;
@@ -91,5 +93,9 @@ struct ssl_ctx_st *deliver_ssl_ctx(struct deliver *d);
 /* The per-host cap key of a destination ("smtp:host:port", "mx:domain",
  * "maildir:path"), lowercased, cut to keysz. */
 void	deliver_dest_key(const struct dest *dst, char *key, size_t keysz);
+/* The explanation hook (dsn_explain_fn) of the queue manager's notices:
+ * the bounce classifier's meaning and fix, so every notice reads alike. */
+int	deliver_dsn_explain(void *arg, enum dsn_action action, int reply,
+	    const char *status, const char *text, struct buf *out);
 
 #endif

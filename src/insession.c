@@ -218,6 +218,8 @@ static void pool_kick(struct insession *p, const char *key);
 static void leg_conn_ready(struct ins_leg *leg);
 static void leg_break(struct ins_leg *leg, const struct ins_res *why);
 static void tx_check(struct insession_tx *tx);
+static void reply_text_strip(const struct smtp_client_reply *r, char *out,
+	    size_t outsz, bool ascii);
 
 static const struct smtp_client_cbs conn_cbs = { conn_ready_cb, conn_closed_cb };
 
@@ -290,33 +292,30 @@ res_error(const struct ins_res *res, struct spool_error *e)
 	char text[sizeof(res->r.text)];
 	char status[16];
 	const char *st = res->r.enh;
-	size_t i;
 
 	res_host(res, host, sizeof(host));
 	if (st[0] == '\0' && res->r.code >= 200 && res->r.code < 600) {
 		snprintf(status, sizeof(status), "%d.0.0", res->r.code / 100);
 		st = status;
 	}
-	snprintf(text, sizeof(text), "%s", res->r.text);
-	for (i = 0; text[i]; i++)
-		if (text[i] == '\n' || text[i] == '\r')
-			text[i] = ' ';
+	reply_text_strip(&res->r, text, sizeof(text), false);
 	spool_error_set(e, res->r.code, st, host, text, strlen(text));
 }
 
-int
-insession_reply_reject(char *out, size_t outsz,
-    const struct smtp_client_reply *r, const char *rcpt)
+/*
+ * A reply's text without its reply codes ("550-5.1.1 a\n550 5.1.1 b" ->
+ * "5.1.1 a 5.1.1 b"), as deliver records it; local texts are kept.  With
+ * ascii, control and 8-bit bytes become '?' (text for a reply line).
+ */
+static void
+reply_text_strip(const struct smtp_client_reply *r, char *out, size_t outsz,
+    bool ascii)
 {
-	char text[INSESSION_REPLY_MAX];
 	const char *s = r->text;
-	const char *enh = r->enh[0] == '5' ? r->enh : "5.0.0";
-	size_t o = 0, cap;
+	size_t o = 0;
 	bool bol = true;
-	int code, n;
 
-	code = r->code >= 500 && r->code <= 599 ? r->code : rcpt ? 550 : 554;
-	while (*s != '\0' && o + 1 < sizeof(text)) {
+	while (*s != '\0' && o + 1 < outsz) {
 		unsigned char ch;
 
 		if (bol && r->kind == SMTPC_REPLY) {
@@ -332,18 +331,31 @@ insession_reply_reject(char *out, size_t outsz,
 			continue;
 		}
 		ch = (unsigned char)*s++;
-		if (ch == '\n') {
-			if (o > 0 && text[o - 1] != ' ')
-				text[o++] = ' ';
-			bol = true;
+		if (ch == '\n' || ch == '\r') {
+			if (o > 0 && out[o - 1] != ' ')
+				out[o++] = ' ';
+			bol = ch == '\n';
 			continue;
 		}
-		/* Our reply is ASCII without controls whatever they sent. */
-		text[o++] = ch < 0x20 || ch >= 0x7f ? '?' : (char)ch;
+		out[o++] = ascii && (ch < 0x20 || ch >= 0x7f) ? '?' : (char)ch;
 	}
-	while (o > 0 && text[o - 1] == ' ')
+	while (o > 0 && out[o - 1] == ' ')
 		o--;
-	text[o] = '\0';
+	out[o] = '\0';
+}
+
+int
+insession_reply_reject(char *out, size_t outsz,
+    const struct smtp_client_reply *r, const char *rcpt)
+{
+	char text[INSESSION_REPLY_MAX];
+	const char *enh = r->enh[0] == '5' ? r->enh : "5.0.0";
+	size_t cap;
+	int code, n;
+
+	code = r->code >= 500 && r->code <= 599 ? r->code : rcpt ? 550 : 554;
+	/* Our reply is ASCII without controls whatever they sent. */
+	reply_text_strip(r, text, sizeof(text), true);
 	cap = outsz < INSESSION_REPLY_MAX - 1 ? outsz : INSESSION_REPLY_MAX - 1;
 	if (cap == 0)
 		return code;
@@ -1695,6 +1707,7 @@ tx_make_dsn(struct insession_tx *tx, const bool *pick)
 	rep.max_full = INS_DSN_MAX_FULL;
 	rep.rcpt = dr;
 	rep.nrcpt = n;
+	rep.explain = deliver_dsn_explain;	/* notices read alike */
 	if (n == 0 || dsn_build(&rep, &tx->dsn_msg, &needs) != DSN_OK)
 		goto out;
 	tx->dsn_env.arrival = rep.now;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "bounce_cli.h"
 #include "queue_cli.h"
 #include "relay.h"
 
@@ -22,6 +23,9 @@ static const struct subcommand subcommands[] = {
 	{ "config", admin_config_cmd, "config check [--config FILE]" },
 	{ "queue", queue_cli_cmd,
 	    "queue list|show ID|retry ID|--all|delete ID [--silent] [--config FILE]" },
+	{ "bounce", bounce_cli_cmd,
+	    "bounce explain [--json] FILE...|-  /  bounce classify --reply N --status X.Y.Z --text T [--json]" },
+	{ "check", check_cli_cmd, "check ADDRESS... [--json] [--no-dns]" },
 };
 
 static void

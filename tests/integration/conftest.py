@@ -56,6 +56,7 @@ class Relay:
         self.conf = os.path.join(tmp, "relay.conf")
         self.log = os.path.join(tmp, "relay.log")
         self.proc = None
+        self.wrap = []          # e.g. ["prlimit", "--fsize=...", "--"]
         if routes is None:
             routes = {
                 "alice@example.test": "maildir:%s/alice" % self.mail,
@@ -87,7 +88,7 @@ class Relay:
         self.logf = open(self.log, "ab")
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
-        self.proc = subprocess.Popen([RELAY_BIN, "serve", "--config", self.conf],
+        self.proc = subprocess.Popen(self.wrap + [RELAY_BIN, "serve", "--config", self.conf],
                                      stdout=self.logf, stderr=self.logf, env=env,
                                      cwd=self.dir)
         try:

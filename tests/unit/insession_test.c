@@ -126,7 +126,8 @@ test_hostile_text(void **state)
 	reply_init(&r, SMTPC_REPLY, 550, "5.1.1", "h",
 	    "550 5.1.1 a\rb\tc\x01" "d\xc3\xa9" "e");
 	insession_reply_reject(out, sizeof(out), &r, "a@b");
-	assert_string_equal(out, "550 5.1.1 <a@b>: h said: 5.1.1 a?b?c?d??e");
+	/* CR breaks the line like LF; other controls and 8-bit bytes: "?". */
+	assert_string_equal(out, "550 5.1.1 <a@b>: h said: 5.1.1 a b?c?d??e");
 	/* Long text: cut below the RFC 5321 reply line limit. */
 	memset(r.text, 'x', sizeof(r.text) - 1);
 	r.text[sizeof(r.text) - 1] = '\0';
