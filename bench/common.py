@@ -177,7 +177,9 @@ class RelayProcess:
         return rc
 
     def spool_files(self):
+        """Message files left in the spool (not relay.pid, not ctl/)."""
         n = 0
-        for dirpath, _, files in os.walk(self.queue):
-            n += len(files)
+        for sub in ("queue", "tmp", "corrupt"):
+            for dirpath, _, files in os.walk(os.path.join(self.queue, sub)):
+                n += len(files)
         return n

@@ -308,6 +308,7 @@ def run_load(port, sink, n, senders, msgfile, timeout, stall, work, name,
         stop_process(src, 5)
     return {"delivered_rate": n / (t_done - t0),
             "accepted_rate": n / (t_src - t0),
+            "order": name,
             "seconds": t_done - t0}
 
 
@@ -317,34 +318,79 @@ def pct(values, p):
     return s[k]
 
 
-def measure_latency(port, sink, msg, samples, warmup=20):
-    """Sequential messages on one connection: reply and delivery latency."""
-    reply, deliv = [], []
-    try:
-        c = smtplib.SMTP("127.0.0.1", port, timeout=30)
-        c.ehlo("latency.bench.test")
-        for i in range(warmup + samples):
+class LatencyClient:
+    """One persistent smtplib connection to a system, with its counter."""
+
+    def __init__(self, port, counter):
+        self.counter = counter
+        self.reply, self.deliv = [], []
+        self.failed = None
+        try:
+            self.c = smtplib.SMTP("127.0.0.1", port, timeout=30)
+            self.c.ehlo("latency.bench.test")
+        except (smtplib.SMTPException, OSError) as e:
+            self.c = None
+            self.failed = "latency client: %s" % e
+
+    def one(self, msg, keep):
+        if self.failed:
+            return
+        sink = self.counter
+        try:
             base = sink.count
             t0 = time.monotonic()
-            c.sendmail(SENDER, [RCPT], msg)
+            self.c.sendmail(SENDER, [RCPT], msg)
             t1 = time.monotonic()
-            if not sink.wait_count(base + 1, timeout=30):
-                raise Failed("latency: message %d not delivered in 30 s" % i)
-            t2 = sink.last_change
-            if isinstance(sink, MaildirCounter):
-                # The relay links the file into new/ before its 250; the
-                # time to see it here is only the cost of listing new/.
-                t2 = t1
-            if i >= warmup:
-                reply.append(t1 - t0)
-                deliv.append(max(t2, t1) - t0)
-        c.quit()
-    except smtplib.SMTPException as e:
-        raise Failed("latency client: %s" % e)
-    except OSError as e:
-        raise Failed("latency client: %s" % e)
-    return {"reply_med": statistics.median(reply), "reply_p99": pct(reply, 99),
-            "deliv_med": statistics.median(deliv), "deliv_p99": pct(deliv, 99)}
+        except (smtplib.SMTPException, OSError) as e:
+            self.failed = "latency client: %s" % e
+            return
+        if not sink.wait_count(base + 1, timeout=30):
+            self.failed = "latency: message not delivered in 30 s"
+            return
+        t2 = sink.last_change
+        if isinstance(sink, MaildirCounter):
+            # The relay links the file into new/ before its 250; the time
+            # to see it here is only the cost of listing new/.
+            t2 = t1
+        if keep:
+            self.reply.append(t1 - t0)
+            self.deliv.append(max(t2, t1) - t0)
+
+    def close(self):
+        if self.c is not None:
+            try:
+                self.c.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+
+    def result(self):
+        if self.failed:
+            raise Failed(self.failed)
+        r, d = self.reply, self.deliv
+        return {"reply_med": statistics.median(r), "reply_p99": pct(r, 99),
+                "deliv_med": statistics.median(d), "deliv_p99": pct(d, 99)}
+
+
+def measure_latency(targets, msg, samples, warmup=20):
+    """Sequential messages, one connection per system, the systems taken in
+    turn for each sample (so a change in the machine's load hits all of
+    them alike).  targets: {key: (port, counter)}; returns {key: result or
+    Failed}."""
+    clients = {k: LatencyClient(p, c) for k, (p, c) in targets.items()}
+    try:
+        for i in range(warmup + samples):
+            for cl in clients.values():
+                cl.one(msg, i >= warmup)
+    finally:
+        for cl in clients.values():
+            cl.close()
+    out = {}
+    for k, cl in clients.items():
+        try:
+            out[k] = cl.result()
+        except Failed as e:
+            out[k] = e
+    return out
 
 
 # --- main --------------------------------------------------------------------
@@ -395,6 +441,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=1,
                     help="load rounds per system, interleaved; the median "
                     "is reported (default 1)")
+    ap.add_argument("--settle", type=float, default=3.0,
+                    help="seconds of rest (after sync) before each run")
     ap.add_argument("--samples", type=int, default=500,
                     help="latency samples per system (default 500)")
     ap.add_argument("--relay-bin", default=os.environ.get("RELAY_BIN",
@@ -425,8 +473,10 @@ def main():
 
     print("Cleanbox Relay throughput bench, %s" % time.strftime(
         "%Y-%m-%d %H:%M:%S %Z"))
+    rev = git_rev() if os.path.abspath(args.relay_bin).startswith(
+        ROOT + os.sep) else "built elsewhere"
     print("machine: %s; relay %s (%s); Postfix %s" % (
-        machine(), git_rev(), args.relay_bin, postfix_version()))
+        machine(), rev, args.relay_bin, postfix_version()))
     print("load: %d messages of %d bytes, %d concurrent smtp-source sessions "
           "(%s); outbound concurrency %d; "
           "latency: %d sequential samples on one connection"
@@ -504,10 +554,17 @@ def main():
         # 2. load rounds, interleaved so that a change in the machine's
         #    load hits every system alike
         for rnd in range(args.repeat):
-            for key in systems:
+            # Rotate the order each round, so that no system always runs
+            # right after another one's disk writes.
+            order = systems[rnd % len(systems):] + systems[:rnd % len(systems)]
+            for key in order:
                 res = results[key]
                 if "failed" in res:
                     continue
+                # Flush what the previous run left dirty (Postfix's queue
+                # file removals, a relay's spool) and let the disk settle.
+                os.sync()
+                time.sleep(args.settle)
                 try:
                     r = run_load(res["port"], res.get("counter", sink),
                                  args.messages,
@@ -531,25 +588,25 @@ def main():
                 res["accepted_rate"] = statistics.median(
                     r["accepted_rate"] for r in res["rates"])
 
-        # 3. latency, one system after the other
-        for key in systems:
+        # 3. latency, the systems taken in turn for each sample
+        os.sync()
+        time.sleep(args.settle)
+        live = {k: (results[k]["port"], results[k].get("counter", sink))
+                for k in systems if "failed" not in results[k]}
+        for key, r in measure_latency(live, msg, args.samples).items():
             res = results[key]
-            if "failed" in res:
-                continue
-            try:
-                res.update(measure_latency(res["port"],
-                                           res.get("counter", sink), msg,
-                                           args.samples))
-                print("   latency %-38s reply %.2f/%.2f ms, delivered "
-                      "%.2f/%.2f ms (median/p99)" % (
-                          names[key], res["reply_med"] * 1e3,
-                          res["reply_p99"] * 1e3, res["deliv_med"] * 1e3,
-                          res["deliv_p99"] * 1e3))
-            except Failed as e:
-                res["latency_failed"] = " ".join(str(e).split())
+            if isinstance(r, Failed):
+                res["latency_failed"] = " ".join(str(r).split())
                 print("   latency %s FAILED: %s" % (names[key],
                                                     res["latency_failed"]))
-            sys.stdout.flush()
+                continue
+            res.update(r)
+            print("   latency %-38s reply %.2f/%.2f ms, delivered "
+                  "%.2f/%.2f ms (median/p99)" % (
+                      names[key], res["reply_med"] * 1e3,
+                      res["reply_p99"] * 1e3, res["deliv_med"] * 1e3,
+                      res["deliv_p99"] * 1e3))
+        sys.stdout.flush()
     finally:
         for key, handle in handles.items():
             name = names[key]

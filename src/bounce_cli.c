@@ -211,25 +211,66 @@ bounce_cli_actor_words(enum bounce_actor a)
 	return "the sender";
 }
 
+#define CLI_WIDTH	78
+#define CLI_INDENT	13	/* "  Label:     " */
+
+/* Print "  Label:     text", the text word-wrapped under itself. */
 static void
-bounce_cli_print_verdict(const char *indent, int reply, const char *status,
+bounce_cli_field(const char *label, const char *text)
+{
+	size_t col, len = strlen(text), pos = 0;
+
+	col = (size_t)printf("  %-10s ", label);
+	while (col < CLI_INDENT)
+		col += (size_t)printf(" ");
+	while (pos < len) {
+		size_t room = CLI_WIDTH - CLI_INDENT, take = len - pos;
+
+		if (take > room) {
+			/* break at the last blank that fits */
+			size_t k = room;
+
+			while (k > 0 && text[pos + k] != ' ')
+				k--;
+			take = k > 0 ? k : room;
+		}
+		fwrite(text + pos, 1, take, stdout);
+		pos += take;
+		while (pos < len && text[pos] == ' ')
+			pos++;
+		if (pos < len)
+			printf("\n%*s", CLI_INDENT, "");
+	}
+	printf("\n");
+}
+
+static void
+bounce_cli_print_verdict(int reply, const char *status,
     const struct bounce_verdict *v)
 {
-	printf("%sWhat:      %s (%s, %s)\n", indent, v->meaning,
-	    bounce_reason_name(v->reason), bounce_cli_hard_word(v->hard));
+	char line[512];
+	int n;
+
+	n = snprintf(line, sizeof(line), "%s (%s)",
+	    bounce_cli_hard_word(v->hard), bounce_reason_name(v->reason));
+	if (n > 0 && (size_t)n < sizeof(line))
+		bounce_cli_field("Result:", line);
+	bounce_cli_field("What:", v->meaning);
 	if (v->code_text[0] != '\0') {
 		if (reply > 0 && status[0] != '\0')
-			printf("%sCode:      %d %s = %s\n", indent, reply, status,
-			    v->code_text);
+			n = snprintf(line, sizeof(line), "%d %s: %s", reply,
+			    status, v->code_text);
 		else if (status[0] != '\0')
-			printf("%sCode:      %s = %s\n", indent, status,
+			n = snprintf(line, sizeof(line), "%s: %s", status,
 			    v->code_text);
 		else
-			printf("%sCode:      %d = %s\n", indent, reply,
+			n = snprintf(line, sizeof(line), "%d: %s", reply,
 			    v->code_text);
+		if (n > 0 && (size_t)n < sizeof(line))
+			bounce_cli_field("Code:", line);
 	}
-	printf("%sWho acts:  %s\n", indent, bounce_cli_actor_words(v->actor));
-	printf("%sFix:       %s\n", indent, v->fix);
+	bounce_cli_field("Who acts:", bounce_cli_actor_words(v->actor));
+	bounce_cli_field("Fix:", v->fix);
 }
 
 static void
@@ -245,20 +286,25 @@ bounce_cli_print_human(const char *path, const struct bounce_report *rep)
 	for (i = 0; i < rep->n; i++) {
 		const struct bounce_result *r = &rep->results[i];
 		const char *at = strrchr(r->recipient, '@');
-		char sugg[256];
+		char sugg[256], line[600];
 
-		printf("  Recipient: %s\n", r->recipient[0] ? r->recipient :
+		bounce_cli_field("Recipient:", r->recipient[0] ? r->recipient :
 		    "(not named in the report)");
-		bounce_cli_print_verdict("  ", atoi(r->reply), r->status,
-		    &r->verdict);
+		bounce_cli_print_verdict(atoi(r->reply), r->status, &r->verdict);
+		if (r->remote[0] != '\0')
+			bounce_cli_field("Server:", r->remote);
 		if (r->diagnostic[0] != '\0')
-			printf("  Server:    %s%s%s\n", r->remote[0] ? r->remote :
-			    "", r->remote[0] ? " said: " : "", r->diagnostic);
+			bounce_cli_field("It said:", r->diagnostic);
 		if ((r->verdict.reason == BOUNCE_USERUNKNOWN ||
 		    r->verdict.reason == BOUNCE_HOSTUNKNOWN) && at != NULL &&
-		    addrcheck_suggest_domain(at + 1, sugg, sizeof(sugg)))
-			printf("  Typo?      did you mean %.*s@%s?\n",
-			    (int)(at - r->recipient), r->recipient, sugg);
+		    addrcheck_suggest_domain(at + 1, sugg, sizeof(sugg))) {
+			int n = snprintf(line, sizeof(line), "did you mean "
+			    "%.*s@%s?", (int)(at - r->recipient), r->recipient,
+			    sugg);
+
+			if (n > 0 && (size_t)n < sizeof(line))
+				bounce_cli_field("Typo?", line);
+		}
 		if (i + 1 < rep->n)
 			printf("\n");
 	}
@@ -384,7 +430,7 @@ bounce_cli_classify(int argc, char **argv)
 		bounce_cli_print_json(o);
 		json_decref(o);
 	} else
-		bounce_cli_print_verdict("", reply, status, &v);
+		bounce_cli_print_verdict(reply, status, &v);
 	return 0;
 }
 

@@ -260,6 +260,9 @@ bounce_codes_status_reason(const char *status, bool *strong)
 		return BOUNCE_DELIVERED;
 	}
 	*strong = e->strong;
+	/* "4.3.0": a passing system problem says nothing about the cause */
+	if (cls == 4 && e->subj == 3 && e->det == 0)
+		return BOUNCE_UNDEFINED;
 	return e->reason;
 }
 

@@ -222,8 +222,25 @@ bounce_parse_dsn_field(struct rec *cur, const char *name, const char *value)
 			if (*p >= 'A' && *p <= 'Z')
 				*p = (char)(*p - 'A' + 'a');
 	} else if (strcmp(name, "status") == 0) {
+		const char *c = strchr(value, '(');
+
 		bounce_parse_status_field(value, cur->res.status,
 		    sizeof(cur->res.status));
+		/* "4.0.0 (x.example: host name lookup failure)": a comment
+		 * that may be the only diagnostic there is */
+		if (c != NULL && cur->res.diagnostic[0] == '\0' &&
+		    strstr(c, "permanent failure") == NULL &&
+		    strstr(c, "undefined status") == NULL) {
+			size_t cl = strcspn(c + 1, ")");
+			char tmp[BOUNCE_DIAG_MAX];
+
+			if (cl >= sizeof(tmp))
+				cl = sizeof(tmp) - 1;
+			memcpy(tmp, c + 1, cl);
+			tmp[cl] = '\0';
+			bounce_parse_copy(cur->res.diagnostic,
+			    sizeof(cur->res.diagnostic), tmp);
+		}
 	} else if (strcmp(name, "remote-mta") == 0) {
 		bounce_parse_copy(cur->res.remote, sizeof(cur->res.remote),
 		    bounce_parse_after_type(value));
@@ -289,8 +306,7 @@ bounce_parse_dsn(struct bounce_mime_msg *m, const char *t, size_t len,
 			 * (groups without blank lines occur in the wild).
 			 */
 			if (is_rcpt && (cur == NULL ||
-			    (strcmp(n, "final-recipient") == 0 &&
-			    cur->res.recipient[0] != '\0' &&
+			    (cur->res.recipient[0] != '\0' &&
 			    cur->action[0] != '\0'))) {
 				if ((cur = bounce_parse_rec_new(recs)) == NULL)
 					return;
@@ -1039,6 +1055,19 @@ bounce_parse_finish(struct parse_ctx *ctx, struct recs *recs,
 		}
 		out = &ctx->rep->results[ctx->rep->n++];
 		*out = r->res;
+		/*
+		 * The promise of bounce_parse.h: every string is one line of
+		 * valid UTF-8, whatever bytes the report held.
+		 */
+		bounce_text_oneline(r->res.recipient, strlen(r->res.recipient),
+		    out->recipient, sizeof(out->recipient));
+		bounce_text_oneline(r->res.status, strlen(r->res.status),
+		    out->status, sizeof(out->status));
+		bounce_text_oneline(r->res.remote, strlen(r->res.remote),
+		    out->remote, sizeof(out->remote));
+		bounce_text_oneline(r->res.diagnostic,
+		    strlen(r->res.diagnostic), out->diagnostic,
+		    sizeof(out->diagnostic));
 	}
 }
 
@@ -1101,6 +1130,9 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len,
 				bounce_parse_dsn(m, m->parts[i].text,
 				    m->parts[i].text_len, &recs, ctx);
 	}
+	if (!has_dsn && text != NULL &&
+	    bounce_parse_inline_dsn(m, text, text_len, &recs, ctx))
+		has_dsn = true;
 	/*
 	 * The human-readable part is read unless the delivery-status part
 	 * already says everything the classifier needs (bounded work: most
@@ -1119,9 +1151,6 @@ bounce_parse_message(struct parse_ctx *ctx, const char *data, size_t len,
 		    sizeof(bounce_phrases) / sizeof(bounce_phrases[0]));
 	} else
 		text = NULL;
-	if (!has_dsn && text != NULL &&
-	    bounce_parse_inline_dsn(m, text, text_len, &recs, ctx))
-		has_dsn = true;
 	if (!has_dsn && text != NULL &&
 	    bounce_parse_ses(text, text_len, &recs))
 		goto done;

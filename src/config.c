@@ -51,6 +51,7 @@
 #define CONFIG_WHY_MAX		512
 #define CONFIG_KEYNAME_MAX	256		/* > CONFIG_LINE_MAX */
 #define CONFIG_ROUTE_VALUE_MAX	(64 * 1024)
+#define CONFIG_SRS_SECRET_MIN	16
 
 enum config_type {
 	CT_LISTEN,	/* host:port list */
@@ -67,6 +68,11 @@ enum config_type {
 	CT_OUTBOUND_TLS,/* none|opportunistic|require */
 	CT_DELIVERY,	/* in-session|queue */
 	CT_RESOLVER,	/* "" or ip[:port] / [ipv6][:port] */
+	CT_STRING,	/* any text, may be empty; one pair of "quotes" removed */
+	CT_DOMAIN_OPT,	/* "" or a domain name */
+	CT_DURATION_NEVER,/* unsigned seconds, "never" or 0 = 0 */
+	CT_STORE_BACKEND,/* sqlite|postgres */
+	CT_ROUTES_SOURCE,/* config|store */
 };
 
 struct config_key {
@@ -138,13 +144,31 @@ static const struct config_key config_keys[] = {
 	    FIELD(in_session_budget), "30s", 1, 5 * MIN },
 	{ "delivery", "split_by_destination", CT_BOOL,
 	    FIELD(split_by_destination), "no", 0, 0 },
+	{ "store", "backend", CT_STORE_BACKEND, FIELD(store_backend), "sqlite",
+	    0, 0 },
+	{ "store", "path", CT_PATH, FIELD(store_path), "var/state.db", 0, 0 },
+	{ "store", "dsn", CT_STRING, FIELD(store_dsn), "", 0, 0 },
+	{ "suppression", "soft_threshold", CT_UINT,
+	    FIELD(suppress_soft_threshold), "5", 1, 1000 },
+	{ "suppression", "soft_window", CT_DURATION,
+	    FIELD(suppress_soft_window), "3d", 0, 365 * DAY },
+	{ "suppression", "ttl", CT_DURATION_NEVER, FIELD(suppress_ttl),
+	    "never", 1, 3650 * DAY },
+	{ "srs", "domain", CT_DOMAIN_OPT, FIELD(srs_domain), "", 0, 0 },
+	{ "srs", "secret", CT_STRING, FIELD(srs_secret), "", 0, 0 },
+	/* The SRS stamp counts days modulo 1024 (srs.h). */
+	{ "srs", "max_age", CT_DURATION, FIELD(srs_max_age), "21d", DAY,
+	    1000 * DAY },
+	/* The one [routes] key that is not a route (routes contain '@'). */
+	{ "routes", "source", CT_ROUTES_SOURCE, FIELD(routes_source), "config",
+	    0, 0 },
 };
 #define CONFIG_NKEYS	(sizeof(config_keys) / sizeof(config_keys[0]))
 
 /* Sections; [routes] takes any key (a route), the others their table rows. */
 static const char *const config_sections[] = {
 	"server", "tls", "limits", "queue", "retry", "outbound", "dns",
-	"delivery", "routes",
+	"delivery", "store", "suppression", "srs", "routes",
 };
 #define CONFIG_NSECTIONS (sizeof(config_sections) / sizeof(config_sections[0]))
 #define SEC_NONE	(-1)	/* before any section header */
@@ -444,6 +468,7 @@ config_range(const struct config_key *k, double v, char *why, size_t whylen)
 		break;
 	case CT_DURATION:
 	case CT_DURATION_OFF:
+	case CT_DURATION_NEVER:
 		config_fmt_duration(lo, sizeof(lo), k->min);
 		config_fmt_duration(hi, sizeof(hi), k->max);
 		break;
@@ -699,6 +724,8 @@ config_set(struct config *cfg, const struct config_key *k, const char *value,
 	static const char *const tls_modes[] = {
 		"none", "opportunistic", "require" };
 	static const char *const modes[] = { "in-session", "queue" };
+	static const char *const backends[] = { "sqlite", "postgres" };
+	static const char *const sources[] = { "config", "store" };
 	char *field = (char *)cfg + k->off;
 	size_t len = strlen(value), sz;
 	unsigned u;
@@ -719,9 +746,25 @@ config_set(struct config *cfg, const struct config_key *k, const char *value,
 			return -1;
 		}
 		/* FALLTHROUGH */
+	case CT_DOMAIN_OPT:
+		if (len > 0 && !route_domain_valid(value, len)) {
+			(void)snprintf(why, whylen, "'%s' is not a valid domain "
+			    "name", value);
+			return -1;
+		}
+		/* FALLTHROUGH */
+	case CT_STRING:
+		/* A value written in double quotes (a libpq DSN, say). */
+		if (k->type == CT_STRING && len >= 2 && value[0] == '"' &&
+		    value[len - 1] == '"') {
+			value++;
+			len -= 2;
+		}
+		/* FALLTHROUGH */
 	case CT_PATH:
 	case CT_FILE:
-		if (len == 0 && k->type != CT_FILE) {
+		if (len == 0 && k->type != CT_FILE && k->type != CT_STRING &&
+		    k->type != CT_DOMAIN_OPT) {
 			(void)snprintf(why, whylen, "empty value");
 			return -1;
 		}
@@ -758,11 +801,19 @@ config_set(struct config *cfg, const struct config_key *k, const char *value,
 			return 0;
 		}
 		/* FALLTHROUGH */
+	case CT_DURATION_NEVER:
+		if (k->type == CT_DURATION_NEVER &&
+		    (strcasecmp(value, "never") == 0 || strcmp(value, "0") == 0)) {
+			*(unsigned *)(void *)field = 0;
+			return 0;
+		}
+		/* FALLTHROUGH */
 	case CT_DURATION:
 		if (config_parse_duration(value, &u) == -1) {
 			(void)snprintf(why, whylen, "'%s' is not a duration "
 			    "(e.g. 30s, 5m, 4h, 3d; a bare number is seconds)%s",
-			    value, k->type == CT_DURATION_OFF ? " or off" : "");
+			    value, k->type == CT_DURATION_OFF ? " or off" :
+			    k->type == CT_DURATION_NEVER ? " or never" : "");
 			return -1;
 		}
 		if (config_range(k, (double)u, why, whylen) == -1)
@@ -809,6 +860,24 @@ config_set(struct config *cfg, const struct config_key *k, const char *value,
 		}
 		*(enum delivery_mode *)(void *)field = i == 0 ?
 		    DELIVERY_IN_SESSION : DELIVERY_QUEUE;
+		return 0;
+	case CT_STORE_BACKEND:
+		if ((i = config_word(value, backends, 2)) == -1) {
+			(void)snprintf(why, whylen, "'%s': expected sqlite or "
+			    "postgres", value);
+			return -1;
+		}
+		*(enum config_store_backend *)(void *)field = i == 0 ?
+		    CONFIG_STORE_SQLITE : CONFIG_STORE_POSTGRES;
+		return 0;
+	case CT_ROUTES_SOURCE:
+		if ((i = config_word(value, sources, 2)) == -1) {
+			(void)snprintf(why, whylen, "'%s': expected config or "
+			    "store", value);
+			return -1;
+		}
+		*(enum config_routes_source *)(void *)field = i == 0 ?
+		    CONFIG_ROUTES_CONFIG : CONFIG_ROUTES_STORE;
 		return 0;
 	}
 	(void)snprintf(why, whylen, "internal error: unknown type");
@@ -1140,7 +1209,8 @@ config_key_line(struct config_parse *st, const char *name, const char *value)
 		return;
 	}
 	st->key_line = st->lineno;
-	if (strcmp(section, "routes") == 0) {
+	if (strcmp(section, "routes") == 0 &&
+	    config_key_find(section, name, &idx) == NULL) {
 		st->cur = CUR_ROUTE;
 		st->route_bad = 0;
 		config_route_piece(st, value);
@@ -1280,6 +1350,16 @@ config_cross_check(struct config_parse *st)
 		config_problem(st, config_blame(st, "limits", "max_header_size",
 		    "limits", "max_message_size"), "max_header_size exceeds "
 		    "max_message_size");
+	if (cfg->store_backend == CONFIG_STORE_POSTGRES &&
+	    cfg->store_dsn[0] == '\0')
+		config_problem(st, config_blame(st, "store", "backend", "store",
+		    "dsn"), "[store] backend = postgres needs a dsn");
+	/* A guessable secret would let anyone forge SRS bounces. */
+	if (cfg->srs_domain[0] != '\0' &&
+	    strlen(cfg->srs_secret) < CONFIG_SRS_SECRET_MIN)
+		config_problem(st, config_blame(st, "srs", "domain", "srs",
+		    "secret"), "[srs] domain needs a secret of at least %d "
+		    "bytes", CONFIG_SRS_SECRET_MIN);
 }
 
 /* ------------------------------------------------------------------ */

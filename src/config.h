@@ -2,8 +2,8 @@
  * config - the relay's one INI configuration file.
  *
  * Owns: reading and validating the file (sections server, tls, limits,
- * queue, retry, outbound, dns, delivery, routes, and later srs, store,
- * suppression), defaults, and the parsed struct below.  Unknown sections,
+ * queue, retry, outbound, dns, delivery, store, suppression, srs, routes),
+ * defaults, and the parsed struct below.  Unknown sections,
  * unknown keys and bad values are errors reported as "FILE:LINE: message";
  * nothing is silently ignored.  Sizes take K/M/G suffixes, times s/m/h/d.
  *
@@ -29,6 +29,8 @@ struct config_listen {
 
 enum outbound_tls { OUTBOUND_TLS_NONE, OUTBOUND_TLS_OPPORTUNISTIC, OUTBOUND_TLS_REQUIRE };
 enum delivery_mode { DELIVERY_IN_SESSION, DELIVERY_QUEUE };
+enum config_store_backend { CONFIG_STORE_SQLITE, CONFIG_STORE_POSTGRES };
+enum config_routes_source { CONFIG_ROUTES_CONFIG, CONFIG_ROUTES_STORE };
 
 struct config {
 	char	path[4096];
@@ -81,8 +83,29 @@ struct config {
 	unsigned in_session_budget;		/* 30s */
 	bool	split_by_destination;		/* no */
 
+	/* [store] - suppression list, bounce events (store.h) */
+	enum config_store_backend store_backend;	/* sqlite */
+	char	store_path[4096];		/* var/state.db (sqlite) */
+	char	store_dsn[1024];		/* libpq conninfo (postgres) */
+
+	/* [suppression] (suppress.h) */
+	unsigned suppress_soft_threshold;	/* 5 consecutive soft failures */
+	unsigned suppress_soft_window;		/* seconds, 3d */
+	unsigned suppress_ttl;			/* seconds, 0 = never expire */
+
+	/* [srs] - off while domain is "" (srs.h) */
+	char	srs_domain[256];
+	char	srs_secret[257];
+	unsigned srs_max_age;			/* seconds, 21d */
+
 	/* [routes] */
-	struct route_table *routes;
+	struct route_table *routes;		/* the routes of the file */
+	/*
+	 * "source = store": the store's routes (cleanbox-relay route add) are
+	 * added to cfg->routes by whoever opens the store (store_routes_load);
+	 * config_load itself never touches the database.
+	 */
+	enum config_routes_source routes_source;	/* config */
 };
 
 /* Longest line accepted, in bytes without the line ending (see config.c). */

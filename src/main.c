@@ -11,6 +11,7 @@
 #include "bounce_cli.h"
 #include "queue_cli.h"
 #include "relay.h"
+#include "store_cli.h"
 
 struct subcommand {
 	const char *name;
@@ -26,6 +27,12 @@ static const struct subcommand subcommands[] = {
 	{ "bounce", bounce_cli_cmd,
 	    "bounce explain [--json] FILE...|-  /  bounce classify --reply N --status X.Y.Z --text T [--json]" },
 	{ "check", check_cli_cmd, "check ADDRESS... [--json] [--no-dns]" },
+	{ "suppress", suppress_cli_cmd,
+	    "suppress list [--all] [--json]|show DEST|add DEST [--reason R]|remove DEST|expire [--config FILE]" },
+	{ "bounces", bounces_cli_cmd,
+	    "bounces report [--since 7d] [--top N] [--json] [--config FILE]" },
+	{ "route", route_cli_cmd,
+	    "route list|add KEY DEST[,DEST...]|remove KEY [--config FILE]" },
 };
 
 static void

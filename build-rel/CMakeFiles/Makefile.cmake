@@ -46,6 +46,7 @@ set(CMAKE_MAKEFILE_PRODUCTS
 set(CMAKE_DEPEND_INFO_FILES
   "CMakeFiles/cleanbox.dir/DependInfo.cmake"
   "CMakeFiles/cleanbox-relay.dir/DependInfo.cmake"
+  "CMakeFiles/addrcheck_test.dir/DependInfo.cmake"
   "CMakeFiles/bounce_parse_test.dir/DependInfo.cmake"
   "CMakeFiles/bounce_test.dir/DependInfo.cmake"
   )

@@ -381,10 +381,11 @@ test_huge_headers(void **state)
 
 	(void)state;
 	assert_non_null(buf);
-	o += (size_t)sprintf(buf, "From: MAILER-DAEMON@mx.example.org\n");
+	o += (size_t)snprintf(buf, n + 1024, "From: MAILER-DAEMON@mx.example.org\n");
 	while (o < n)
-		o += (size_t)sprintf(buf + o, "X-Filler: %0100d\n", 0);
-	o += (size_t)sprintf(buf + o, "Subject: x\n\n");
+		o += (size_t)snprintf(buf + o, n + 1024 - o, "X-Filler: %0100d\n",
+		    0);
+	o += (size_t)snprintf(buf + o, n + 1024 - o, "Subject: x\n\n");
 	/* one folded header line of 200 KB as well */
 	assert_int_equal(bounce_parse(buf, o, &rep), 0);
 	assert_report_clean(&rep);
@@ -462,7 +463,7 @@ test_twenty_megabytes(void **state)
 
 	(void)state;
 	assert_non_null(buf);
-	o = (size_t)sprintf(buf, "From: MAILER-DAEMON@mx.example.org\n"
+	o = (size_t)snprintf(buf, n + 4096, "From: MAILER-DAEMON@mx.example.org\n"
 	    "Subject: Undelivered Mail Returned to Sender\n"
 	    "Content-Type: multipart/report; report-type=delivery-status; "
 	    "boundary=\"B\"\n\n--B\nContent-Type: message/delivery-status\n\n"
@@ -472,12 +473,12 @@ test_twenty_megabytes(void **state)
 	    "for system\n\n--B\nContent-Type: message/rfc822\n\n"
 	    "Subject: big\nContent-Type: application/octet-stream\n"
 	    "Content-Transfer-Encoding: base64\n\n");
-	while (o < n) {
+	while (o + 77 < n) {
 		memcpy(buf + o, "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODkw"
 		    "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo=\n", 77);
 		o += 77;
 	}
-	o += (size_t)sprintf(buf + o, "\n--B--\n");
+	o += (size_t)snprintf(buf + o, n + 4096 - o, "\n--B--\n");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(bounce_parse(buf, o, &rep), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -143,6 +143,16 @@ test_defaults(void **state)
 	assert_true(cfg.rcpt_check);
 	assert_int_equal(cfg.in_session_budget, 30);
 	assert_false(cfg.split_by_destination);
+	assert_int_equal(cfg.store_backend, CONFIG_STORE_SQLITE);
+	assert_string_equal(cfg.store_path, "var/state.db");
+	assert_string_equal(cfg.store_dsn, "");
+	assert_int_equal(cfg.suppress_soft_threshold, 5);
+	assert_int_equal(cfg.suppress_soft_window, 3 * 86400);
+	assert_int_equal(cfg.suppress_ttl, 0);
+	assert_string_equal(cfg.srs_domain, "");
+	assert_string_equal(cfg.srs_secret, "");
+	assert_int_equal(cfg.srs_max_age, 21 * 86400);
+	assert_int_equal(cfg.routes_source, CONFIG_ROUTES_CONFIG);
 	assert_non_null(cfg.routes);
 	assert_int_equal(route_table_count(cfg.routes), 0);
 	config_free(&cfg);
@@ -203,7 +213,20 @@ test_every_key(void **state)
 	    "rcpt_check = no\n"
 	    "in_session_budget = 45s\n"
 	    "split_by_destination = yes\n"
+	    "[store]\n"
+	    "backend = postgres\n"
+	    "path = /var/lib/cleanbox/state.db\n"
+	    "dsn = \"host=db1.example.test port=5433 dbname=cleanbox\"\n"
+	    "[suppression]\n"
+	    "soft_threshold = 3\n"
+	    "soft_window = 2d\n"
+	    "ttl = 90d\n"
+	    "[srs]\n"
+	    "domain = srs.Example.TEST\n"
+	    "secret = 0123456789abcdef0123\n"
+	    "max_age = 10d\n"
 	    "[routes]\n"
+	    "source = store\n"
 	    "alice@example.test = maildir:var/mail/alice\n"
 	    "*@example.test = smtp://10.0.0.5:2525\n", cert, key);
 	path = conf(text);
@@ -246,6 +269,17 @@ test_every_key(void **state)
 	assert_false(cfg.rcpt_check);
 	assert_int_equal(cfg.in_session_budget, 45);
 	assert_true(cfg.split_by_destination);
+	assert_int_equal(cfg.store_backend, CONFIG_STORE_POSTGRES);
+	assert_string_equal(cfg.store_path, "/var/lib/cleanbox/state.db");
+	assert_string_equal(cfg.store_dsn,
+	    "host=db1.example.test port=5433 dbname=cleanbox");
+	assert_int_equal(cfg.suppress_soft_threshold, 3);
+	assert_int_equal(cfg.suppress_soft_window, 2 * 86400);
+	assert_int_equal(cfg.suppress_ttl, 90 * 86400);
+	assert_string_equal(cfg.srs_domain, "srs.Example.TEST");
+	assert_string_equal(cfg.srs_secret, "0123456789abcdef0123");
+	assert_int_equal(cfg.srs_max_age, 10 * 86400);
+	assert_int_equal(cfg.routes_source, CONFIG_ROUTES_STORE);
 	assert_int_equal(route_table_count(cfg.routes), 2);
 	assert_int_equal(route_lookup(cfg.routes, "alice", 5, "example.test",
 	    12, &d, &nd), ROUTE_FOUND);
@@ -439,6 +473,74 @@ test_bad_values(void **state)
 	assert_int_equal(count_lines(errbuf), 19);
 	assert_null(cfg.routes);
 	config_free(&cfg);	/* safe after failure */
+}
+
+/* [store], [suppression], [srs] and [routes] source: values and rules. */
+static void
+test_store_suppression_srs(void **state)
+{
+	struct config cfg;
+	const char *p;
+
+	(void)state;
+	p = conf("[store]\n"				/* 1 */
+	    "backend = mysql\n"				/* 2 */
+	    "path =\n"					/* 3 */
+	    "[suppression]\n"				/* 4 */
+	    "soft_threshold = 0\n"			/* 5 */
+	    "soft_window = 366d\n"			/* 6 */
+	    "ttl = forever\n"				/* 7 */
+	    "[srs]\n"					/* 8 */
+	    "domain = not a domain\n"			/* 9 */
+	    "max_age = 12h\n"				/* 10 */
+	    "[routes]\n"					/* 11 */
+	    "source = ldap\n");				/* 12 */
+	assert_int_equal(load(p, &cfg), 8);
+	assert_msg(p, 2, "backend: 'mysql': expected sqlite or postgres");
+	assert_msg(p, 3, "path: empty value");
+	assert_msg(p, 5, "soft_threshold: out of range (1..1000)");
+	assert_msg(p, 6, "soft_window: out of range (0s..365d)");
+	assert_msg(p, 7, "ttl: 'forever' is not a duration (e.g. 30s, 5m, 4h, "
+	    "3d; a bare number is seconds) or never");
+	assert_msg(p, 9, "domain: 'not a domain' is not a valid domain name");
+	assert_msg(p, 10, "max_age: out of range (1d..1000d)");
+	assert_msg(p, 12, "source: 'ldap': expected config or store");
+
+	/* Rules across keys. */
+	p = conf("[store]\nbackend = postgres\n[srs]\ndomain = srs.example."
+	    "test\nsecret = short\n");
+	assert_int_equal(load(p, &cfg), 2);
+	assert_msg(p, 2, "[store] backend = postgres needs a dsn");
+	assert_msg(p, 5, "[srs] domain needs a secret of at least 16 bytes");
+	p = conf("[srs]\ndomain = srs.example.test\n");
+	assert_int_equal(load(p, &cfg), 1);
+	assert_msg(p, 2, "[srs] domain needs a secret of at least 16 bytes");
+
+	/* Words, quotes, zero. */
+	p = conf("[store]\nbackend = PostgreSQL\n");
+	assert_int_equal(load(p, &cfg), 1);
+	assert_msg(p, 2, "backend: 'PostgreSQL': expected sqlite or postgres");
+	p = conf("[store]\nbackend = Postgres\ndsn = \"dbname=x\"\n"
+	    "[suppression]\nttl = 0\nsoft_window = 0\n[srs]\n"
+	    "secret = \"a secret \"with\" quotes\"\ndomain = s.example\n");
+	assert_int_equal(load(p, &cfg), 0);
+	assert_int_equal(cfg.store_backend, CONFIG_STORE_POSTGRES);
+	assert_string_equal(cfg.store_dsn, "dbname=x");
+	assert_int_equal(cfg.suppress_ttl, 0);
+	assert_int_equal(cfg.suppress_soft_window, 0);
+	assert_string_equal(cfg.srs_secret, "a secret \"with\" quotes");
+	config_free(&cfg);
+	p = conf("[suppression]\nttl = never\n[routes]\nsource = STORE\n"
+	    "a@b.test = maildir:x\n");
+	assert_int_equal(load(p, &cfg), 0);
+	assert_int_equal(cfg.suppress_ttl, 0);
+	assert_int_equal(cfg.routes_source, CONFIG_ROUTES_STORE);
+	assert_int_equal(route_table_count(cfg.routes), 1);
+	config_free(&cfg);
+	/* source is a setting, not a route; twice is a duplicate. */
+	p = conf("[routes]\nsource = config\nsource = store\n");
+	assert_int_equal(load(p, &cfg), 1);
+	assert_msg(p, 3, "duplicate key 'source' (first set on line 2)");
 }
 
 static void
@@ -790,6 +892,11 @@ static const char *const all_keys[][2] = {
 	{ "delivery", "mode" }, { "delivery", "rcpt_check" },
 	{ "delivery", "in_session_budget" },
 	{ "delivery", "split_by_destination" },
+	{ "store", "backend" }, { "store", "path" }, { "store", "dsn" },
+	{ "suppression", "soft_threshold" }, { "suppression", "soft_window" },
+	{ "suppression", "ttl" },
+	{ "srs", "domain" }, { "srs", "secret" }, { "srs", "max_age" },
+	{ "routes", "source" },
 };
 
 static char *
@@ -886,6 +993,17 @@ test_example_file(void **state)
 	assert_int_equal(un.rcpt_check, def.rcpt_check);
 	assert_int_equal(un.in_session_budget, def.in_session_budget);
 	assert_int_equal(un.split_by_destination, def.split_by_destination);
+	assert_int_equal(un.store_backend, def.store_backend);
+	assert_string_equal(un.store_path, def.store_path);
+	assert_string_equal(un.store_dsn, def.store_dsn);
+	assert_int_equal(un.suppress_soft_threshold,
+	    def.suppress_soft_threshold);
+	assert_int_equal(un.suppress_soft_window, def.suppress_soft_window);
+	assert_int_equal(un.suppress_ttl, def.suppress_ttl);
+	assert_string_equal(un.srs_domain, def.srs_domain);
+	assert_string_equal(un.srs_secret, def.srs_secret);
+	assert_int_equal(un.srs_max_age, def.srs_max_age);
+	assert_int_equal(un.routes_source, def.routes_source);
 	assert_string_equal(un.tls_cert, "");
 
 	/* Every key has a sample line in the example. */
@@ -952,6 +1070,7 @@ main(void)
 		cmocka_unit_test(test_parse_duration),
 		cmocka_unit_test(test_units_in_file),
 		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_store_suppression_srs),
 		cmocka_unit_test(test_bad_listen),
 		cmocka_unit_test(test_unknown_key_and_section),
 		cmocka_unit_test(test_syntax_errors),
