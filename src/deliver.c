@@ -1372,3 +1372,36 @@ deliver_queue_size(const struct deliver *d)
 {
 	return d->nmsgs;
 }
+
+/* ---- shared with in-session delivery ----------------------------------- */
+
+struct sched *
+deliver_sched(struct deliver *d)
+{
+	return d->sched;
+}
+
+struct dns_resolver *
+deliver_dns(struct deliver *d)
+{
+	return d->dns;
+}
+
+struct ssl_ctx_st *
+deliver_ssl_ctx(struct deliver *d)
+{
+	return d->ssl_ctx;
+}
+
+void
+deliver_dest_key(const struct dest *dst, char *key, size_t keysz)
+{
+	dest_key(dst, key, keysz);
+}
+
+int
+deliver_dsn_explain(void *arg, enum dsn_action action, int reply,
+    const char *status, const char *text, struct buf *out)
+{
+	return deliver_explain(arg, action, reply, status, text, out);
+}

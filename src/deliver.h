@@ -33,6 +33,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "dsn.h"	/* enum dsn_action, struct buf */
+
 struct config;
 struct event_base;
 struct route_table;
@@ -74,5 +76,26 @@ size_t	deliver_retry_now(struct deliver *d, const char *id);
 void	deliver_stop(struct deliver *d);
 bool	deliver_idle(const struct deliver *d);
 size_t	deliver_queue_size(const struct deliver *d);
+
+/*
+ * Shared with in-session delivery (insession), so that both paths count
+ * outbound connections against the same per-host cap, under the same key,
+ * and use one resolver and one TLS context.  Valid until deliver_free.
+ */
+struct dest;
+struct dns_resolver;
+struct sched;
+struct ssl_ctx_st;
+struct sched *deliver_sched(struct deliver *d);
+struct dns_resolver *deliver_dns(struct deliver *d);
+/* NULL when [outbound] tls = none. */
+struct ssl_ctx_st *deliver_ssl_ctx(struct deliver *d);
+/* The per-host cap key of a destination ("smtp:host:port", "mx:domain",
+ * "maildir:path"), lowercased, cut to keysz. */
+void	deliver_dest_key(const struct dest *dst, char *key, size_t keysz);
+/* The explanation hook (dsn_explain_fn) of the queue manager's notices:
+ * the bounce classifier's meaning and fix, so every notice reads alike. */
+int	deliver_dsn_explain(void *arg, enum dsn_action action, int reply,
+	    const char *status, const char *text, struct buf *out);
 
 #endif

@@ -8,6 +8,13 @@
  *     ├─STARTTLS──▶ S_TLS ──handshake──▶ S_CMD (state reset, EHLO again)
  *     └─QUIT/limit/timeout──▶ S_CLOSING ──output flushed──▶ freed
  *
+ * In-session delivery (insession.c): a RCPT may wait for the destination's
+ * answer.  Its reply takes a slot in the reply queue (rq_*); later RCPTs
+ * are still run (their replies queue behind it), any other command waits
+ * with input paused until every slot is filled, so replies leave in
+ * command order (RFC 2920).  At the end of DATA a transaction with SMTP
+ * destinations goes to insession_data (S_WAIT) instead of a spool job.
+ *
  * A session whose peer vanishes while a worker job runs is marked dead and
  * freed by the job's completion (the job holds the message buffers).
  */
@@ -21,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +46,7 @@
 #include "smtp_data.h"
 #include "smtp_parse.h"
 #include "deliver.h"
+#include "insession.h"
 #include "spool.h"
 #include "workq.h"
 
@@ -56,6 +65,8 @@
 #define SRV_LINE_MAX_RCPT	(SMTP_CMDLINE_MAX + 500 + 3 * SMTP_PATH_MAX)
 #define SRV_IP_BUCKETS		1024
 #define SRV_ADDR_MAX		(SMTP_LOCAL_MAX * 2 + 3 + 1 + SMTP_DOMAIN_MAX + 1)
+/* Replies queued behind a waiting RCPT before input is paused. */
+#define SRV_RQ_MAX		1000
 
 enum session_state { S_CMD, S_DATA, S_WAIT, S_TLS, S_CLOSING };
 
@@ -65,11 +76,20 @@ struct ip_count {
 	char	ip[INET6_ADDRSTRLEN];
 };
 
+/* A reply that waits its turn behind a RCPT answer still to come. */
+struct srv_reply {
+	struct srv_reply *next;
+	bool	ready;
+	char	*text;		/* without CRLF */
+};
+
 struct rcpt {
 	char	addr[SRV_ADDR_MAX];
 	struct smtp_rcpt_args args;
 	const struct dest *dests;
 	size_t	ndests;
+	bool	refused;	/* a destination's 5xx came back for it */
+	struct srv_reply *slot;	/* its reply, while the answer is awaited */
 };
 
 struct session;
@@ -122,6 +142,13 @@ struct session {
 	struct timeval arrival;
 	struct smtp_data data;
 	struct buf msg;
+	struct insession_tx *ist;	/* in-session mode */
+
+	/* replies in command order while RCPT answers are awaited */
+	struct srv_reply *rq_head, *rq_tail;
+	size_t	rq_len;
+	size_t	rq_pending;	/* slots not yet filled */
+	bool	paused;		/* EV_READ off until they are */
 };
 
 struct smtp_server {
@@ -131,6 +158,7 @@ struct smtp_server {
 	struct workq *wq;
 	struct spool *spool;
 	struct deliver *deliver;
+	struct insession *ins;		/* NULL in mode = queue */
 	struct route_table *routes;
 	struct session *sessions;
 	size_t	nsessions;
@@ -214,15 +242,100 @@ session_reply(struct session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
+session_rq_append(struct session *s, struct srv_reply *r)
+{
+	r->next = NULL;
+	if (s->rq_tail)
+		s->rq_tail->next = r;
+	else
+		s->rq_head = r;
+	s->rq_tail = r;
+	s->rq_len++;
+}
+
+/* Write the queued replies that are ready, in order. */
+static void
+session_rq_flush(struct session *s)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct srv_reply *r;
+
+	while ((r = s->rq_head) != NULL && r->ready) {
+		evbuffer_add(out, r->text, strlen(r->text));
+		evbuffer_add(out, "\r\n", 2);
+		s->rq_head = r->next;
+		if (s->rq_head == NULL)
+			s->rq_tail = NULL;
+		s->rq_len--;
+		free(r->text);
+		free(r);
+	}
+}
+
+static void
+session_rq_free(struct session *s)
+{
+	struct srv_reply *r;
+
+	while ((r = s->rq_head) != NULL) {
+		s->rq_head = r->next;
+		free(r->text);
+		free(r);
+	}
+	s->rq_tail = NULL;
+	s->rq_len = s->rq_pending = 0;
+}
+
+/* Fill a slot; what it held back goes out. */
+static void
+session_rq_fill(struct session *s, struct srv_reply *slot, const char *text)
+{
+	slot->text = strdup(text);
+	if (slot->text == NULL)
+		slot->text = strdup("451 4.3.0 Error: insufficient system "
+		    "resources");
+	if (slot->text == NULL) {
+		/* XXX No memory for even that: the session cannot go on. */
+		slot->text = NULL;
+	}
+	slot->ready = true;
+	s->rq_pending--;
+	if (slot->text == NULL) {
+		session_rq_free(s);
+		bufferevent_disable(s->bev, EV_READ);
+		return;
+	}
+	session_rq_flush(s);
+}
+
+static void
 session_reply(struct session *s, const char *fmt, ...)
 {
 	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct srv_reply *r;
+	struct buf b;
 	va_list ap;
 
+	if (s->rq_head == NULL) {
+		va_start(ap, fmt);
+		evbuffer_add_vprintf(out, fmt, ap);
+		va_end(ap);
+		evbuffer_add(out, "\r\n", 2);
+		return;
+	}
+	/* Behind a RCPT answer still to come (RFC 2920: in order). */
+	buf_init(&b, 4096);
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
+	if (buf_vprintf(&b, fmt, ap) != 0 || (r = calloc(1, sizeof(*r))) ==
+	    NULL) {
+		va_end(ap);
+		buf_free(&b);
+		return;
+	}
 	va_end(ap);
-	evbuffer_add(out, "\r\n", 2);
+	r->ready = true;
+	r->text = b.data;	/* NUL-terminated; ours now */
+	session_rq_append(s, r);
 }
 
 /* ---- closing ---------------------------------------------------------- */
@@ -247,7 +360,8 @@ session_close_poll(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* Give the peer up to ~10 s to take our last reply, then drop it. */
-	if (session_pending_output(s) == 0 || ++s->close_polls > 500) {
+	if ((session_pending_output(s) == 0 && s->rq_head == NULL) ||
+	    ++s->close_polls > 500) {
 		session_free(s);
 		return;
 	}
@@ -276,6 +390,18 @@ session_close(struct session *s)
 static void
 session_tx_reset(struct session *s)
 {
+	size_t i;
+
+	/* Abandoned before DATA: outbound sessions get RSET, never a dot. */
+	insession_tx_free(s->ist);
+	s->ist = NULL;
+	for (i = 0; i < s->nrcpts; i++)
+		if (s->rcpts[i].slot != NULL) {
+			/* Not reached: commands wait for these answers. */
+			session_rq_fill(s, s->rcpts[i].slot,
+			    "451 4.3.0 Error: transaction aborted");
+			s->rcpts[i].slot = NULL;
+		}
 	s->mail_seen = false;
 	memset(&s->mail, 0, sizeof(s->mail));
 	s->sender[0] = '\0';
@@ -300,6 +426,7 @@ session_free(struct session *s)
 		return;
 	}
 	session_tx_reset(s);
+	session_rq_free(s);
 	if (s->close_timer)
 		event_free(s->close_timer);
 	if (s->bev)
@@ -407,6 +534,124 @@ cmd_mail(struct session *s, const struct smtp_cmd *cmd)
 	session_reply(s, "250 2.1.0 Ok");
 }
 
+/* Recipients in the transaction (not refused by their destinations). */
+static size_t
+session_valid_rcpts(const struct session *s, const struct rcpt **first)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < s->nrcpts; i++)
+		if (!s->rcpts[i].refused) {
+			if (n++ == 0 && first != NULL)
+				*first = &s->rcpts[i];
+		}
+	return n;
+}
+
+/* Input may flow again once every awaited RCPT answer went out. */
+static void
+session_rq_resume(struct session *s)
+{
+	if (s->rq_pending > 0 || s->state != S_CMD)
+		return;
+	if (s->paused) {
+		s->paused = false;
+		bufferevent_enable(s->bev, EV_READ);
+	}
+	session_process(s);
+}
+
+/* insession: the destinations answered a RCPT that was left waiting. */
+static void
+session_rcpt_answer(void *arg, size_t tag, int code, const char *reply)
+{
+	struct session *s = arg;
+	struct rcpt *r;
+
+	if (tag >= s->nrcpts || s->rcpts[tag].slot == NULL)
+		return;
+	r = &s->rcpts[tag];
+	if (code >= 500) {
+		r->refused = true;
+		log_info("%s: reject RCPT from [%s]: to=<%s>: %s", s->qid, s->ip,
+		    r->addr, reply);
+	}
+	session_rq_fill(s, r->slot, reply);
+	r->slot = NULL;
+	session_rq_resume(s);
+}
+
+static struct insession_tx *
+session_insession_tx(struct session *s)
+{
+	struct insession_mail m;
+
+	memset(&m, 0, sizeof(m));
+	m.qid = s->qid;
+	m.sender = s->sender;
+	m.size = s->mail.size;
+	m.eightbit = s->mail.body != SMTP_BODY_7BIT;
+	m.smtputf8 = s->mail.smtputf8;
+	m.ret = s->mail.ret;
+	m.envid = s->mail.envid;
+	m.routes = s->routes;
+	return insession_tx_new(s->srv->ins, &m, session_rcpt_answer, s);
+}
+
+/*
+ * In-session mode: hand the recipient to insession.  Returns true when the
+ * recipient joins the transaction now (the caller answers 250), false when
+ * the answer is given (or left waiting) here.
+ */
+static bool
+session_rcpt_insession(struct session *s, struct rcpt *r)
+{
+	struct insession_rcpt ir;
+	struct srv_reply *slot;
+	char reply[INSESSION_REPLY_MAX];
+
+	if (s->ist == NULL && (s->ist = session_insession_tx(s)) == NULL)
+		goto nomem;
+	if ((slot = calloc(1, sizeof(*slot))) == NULL)
+		goto nomem;
+	memset(&ir, 0, sizeof(ir));
+	ir.tag = s->nrcpts;
+	ir.addr = r->addr;
+	ir.orcpt = r->args.orcpt;
+	ir.notify = r->args.notify;
+	ir.dests = r->dests;
+	ir.ndests = r->ndests;
+	switch (insession_rcpt(s->ist, &ir, reply, sizeof(reply))) {
+	case INSESSION_RCPT_NOW:
+		free(slot);
+		if (reply[0] == '2')
+			return true;
+		session_reply(s, "%s", reply);
+		log_info("%s: reject RCPT from [%s]: to=<%s>: %s", s->qid,
+		    s->ip, r->addr, reply);
+		return false;
+	case INSESSION_RCPT_WAIT:
+		r->slot = slot;
+		s->nrcpts++;
+		session_rq_append(s, slot);
+		s->rq_pending++;
+		return false;
+	case INSESSION_RCPT_SPLIT:
+		free(slot);
+		/* RFC 5321 4.5.3.1.10: the sender sends it in a new one. */
+		session_reply(s, "452 4.5.3 <%s>: Too many recipients for this "
+		    "transaction: one destination per message, please send "
+		    "it separately", r->addr);
+		return false;
+	default:
+		free(slot);
+		break;
+	}
+nomem:
+	session_reply(s, "451 4.3.0 Error: insufficient system resources");
+	return false;
+}
+
 static void
 cmd_rcpt(struct session *s, const struct smtp_cmd *cmd)
 {
@@ -475,11 +720,15 @@ cmd_rcpt(struct session *s, const struct smtp_cmd *cmd)
 		s->rcpts = nr;
 		s->rcpt_cap = ncap;
 	}
-	r = &s->rcpts[s->nrcpts++];
+	r = &s->rcpts[s->nrcpts];
+	memset(r, 0, sizeof(*r));
 	memcpy(r->addr, addr, sizeof(addr));
 	r->args = args;
 	r->dests = dests;
 	r->ndests = ndests;
+	if (s->srv->ins != NULL && !session_rcpt_insession(s, r))
+		return;
+	s->nrcpts++;
 	session_reply(s, "250 2.1.5 Ok");
 }
 
@@ -498,7 +747,7 @@ cmd_data(struct session *s, const struct smtp_cmd *cmd)
 		session_error_limit(s);
 		return;
 	}
-	if (s->nrcpts == 0) {
+	if (session_valid_rcpts(s, NULL) == 0) {
 		session_reply(s, "554 5.5.1 Error: no valid recipients");
 		return;
 	}
@@ -662,6 +911,21 @@ session_read_line(struct session *s)
 	size_t len;
 
 	p = evbuffer_search(in, "\n", 1, NULL);
+	if (p.pos >= 0 && s->rq_pending > 0) {
+		char verb[5];
+
+		/*
+		 * RCPT answers are awaited: more RCPTs may run (their replies
+		 * queue up), anything else waits for them, with input paused.
+		 */
+		if (s->rq_len >= SRV_RQ_MAX || p.pos < 5 ||
+		    evbuffer_copyout(in, verb, 5) != 5 ||
+		    strncasecmp(verb, "RCPT ", 5) != 0) {
+			s->paused = true;
+			bufferevent_disable(s->bev, EV_READ);
+			return false;
+		}
+	}
 	if (p.pos < 0) {
 		len = evbuffer_get_length(in);
 		if (len > SRV_LINE_HARD_MAX) {
@@ -696,6 +960,8 @@ session_read_line(struct session *s)
 static int
 session_received_header(struct session *s, struct buf *out)
 {
+	const struct rcpt *first = NULL;
+	size_t n = session_valid_rcpts(s, &first);
 	const char *with;
 	char date[64];
 
@@ -710,8 +976,8 @@ session_received_header(struct session *s, struct buf *out)
 	    (s->tls && buf_printf(out, "\t(using %s)\r\n", s->tls_info)) ||
 	    buf_printf(out, "\tby %s (Cleanbox Relay) with %s id %s\r\n",
 		s->srv->cfg->hostname, with, s->qid) ||
-	    (s->nrcpts == 1 && buf_printf(out, "\tfor <%s>", s->rcpts[0].addr)) ||
-	    buf_printf(out, "%s; %s\r\n", s->nrcpts == 1 ? "" : "\t", date))
+	    (n == 1 && buf_printf(out, "\tfor <%s>", first->addr)) ||
+	    buf_printf(out, "%s; %s\r\n", n == 1 ? "" : "\t", date))
 		return -1;
 	return 0;
 }
@@ -769,6 +1035,8 @@ delivery_job_free(struct delivery_job *job)
 	free(job);
 }
 
+static void session_wait_over(struct session *s);
+
 /* Loop thread: answer the client with the outcome. */
 static void
 delivery_job_done(void *arg)
@@ -802,6 +1070,13 @@ delivery_job_done(void *arg)
 		session_reply(s, "452 4.3.1 Insufficient system storage; "
 		    "try again later");
 	delivery_job_free(job);
+	session_wait_over(s);
+}
+
+/* The end-of-DATA reply went out: take commands again. */
+static void
+session_wait_over(struct session *s)
+{
 	s->state = S_CMD;
 	bufferevent_set_timeouts(s->bev,
 	    &(struct timeval){ .tv_sec = s->srv->cfg->command_timeout }, NULL);
@@ -853,6 +1128,21 @@ job_add_dests(struct delivery_job *job, struct route_table *rt,
 	return 0;
 }
 
+/* The spool envelope's message fields, from the transaction. */
+static void
+session_env_meta(const struct session *s, struct spool_envelope *env)
+{
+	snprintf(env->id, sizeof(env->id), "%s", s->qid);
+	env->arrival = s->arrival.tv_sec;
+	snprintf(env->sender, sizeof(env->sender), "%s", s->sender);
+	env->body = s->data.eightbit ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT;
+	env->smtputf8 = s->mail.smtputf8;
+	env->ret = s->mail.ret;
+	snprintf(env->envid, sizeof(env->envid), "%s", s->mail.envid);
+	snprintf(env->helo, sizeof(env->helo), "%s", s->helo);
+	snprintf(env->client_ip, sizeof(env->client_ip), "%s", s->ip);
+}
+
 static struct delivery_job *
 session_make_job(struct session *s)
 {
@@ -868,17 +1158,10 @@ session_make_job(struct session *s)
 	job->arrival = s->arrival;
 	job->spool_rc = SPOOL_OK;
 	job->local_first = cfg->delivery_mode == DELIVERY_IN_SESSION;
-	snprintf(job->env.id, sizeof(job->env.id), "%s", s->qid);
-	job->env.arrival = s->arrival.tv_sec;
-	snprintf(job->env.sender, sizeof(job->env.sender), "%s", s->sender);
-	job->env.body = s->data.eightbit ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT;
-	job->env.smtputf8 = s->mail.smtputf8;
-	job->env.ret = s->mail.ret;
-	snprintf(job->env.envid, sizeof(job->env.envid), "%s", s->mail.envid);
-	snprintf(job->env.helo, sizeof(job->env.helo), "%s", s->helo);
-	snprintf(job->env.client_ip, sizeof(job->env.client_ip), "%s", s->ip);
+	session_env_meta(s, &job->env);
 	for (i = 0; i < s->nrcpts; i++)
-		if (job_add_dests(job, s->routes, &s->rcpts[i], s->rcpts[i].dests,
+		if (!s->rcpts[i].refused &&
+		    job_add_dests(job, s->routes, &s->rcpts[i], s->rcpts[i].dests,
 		    s->rcpts[i].ndests, 0) != 0) {
 			delivery_job_free(job);
 			return NULL;
@@ -889,6 +1172,51 @@ session_make_job(struct session *s)
 		return NULL;
 	}
 	return job;
+}
+
+/* insession: the destinations' verdict on the message. */
+static void
+session_insession_done(void *arg, int code, const char *reply)
+{
+	struct session *s = arg;
+
+	if (s->dead) {
+		log_warn("client [%s] gone before the reply (%d)", s->ip, code);
+		s->state = S_CMD;
+		session_free(s);
+		return;
+	}
+	session_reply(s, "%s", reply);
+	session_wait_over(s);
+}
+
+/* End of DATA with SMTP destinations: deliver while the sender waits. */
+static void
+session_data_insession(struct session *s)
+{
+	struct spool_envelope meta;
+	struct buf msg;
+
+	spool_envelope_init(&meta);
+	session_env_meta(s, &meta);
+	buf_init(&msg, 0);
+	if (session_received_header(s, &msg) != 0 ||
+	    buf_append(&msg, s->msg.data, s->msg.len) != 0)
+		goto nomem;
+	log_info("%s: from=<%s>, size=%zu, nrcpt=%zu, client=%s[%s]%s, "
+	    "in-session", s->qid, s->sender, msg.len,
+	    session_valid_rcpts(s, NULL), s->helo, s->ip, s->tls ? ", tls" : "");
+	if (insession_data(s->ist, &meta, &msg, session_insession_done, s) != 0)
+		goto nomem;
+	s->ist = NULL;		/* insession's now; it calls back */
+	session_tx_reset(s);
+	s->state = S_WAIT;
+	bufferevent_disable(s->bev, EV_READ);
+	return;
+nomem:
+	buf_free(&msg);
+	session_reply(s, "451 4.3.0 Error: insufficient system resources");
+	session_tx_reset(s);
 }
 
 static void
@@ -907,10 +1235,14 @@ session_data_done(struct session *s)
 		session_tx_reset(s);
 		return;
 	}
+	if (s->ist != NULL && insession_tx_outbound(s->ist)) {
+		session_data_insession(s);
+		return;
+	}
 	if ((job = session_make_job(s)) == NULL)
 		goto nomem;
 	log_info("%s: from=<%s>, size=%zu, nrcpt=%zu, client=%s[%s]%s", s->qid,
-	    s->sender, job->msg.len, s->nrcpts, s->helo, s->ip,
+	    s->sender, job->msg.len, session_valid_rcpts(s, NULL), s->helo, s->ip,
 	    s->tls ? ", tls" : "");
 	session_tx_reset(s);
 	if (workq_submit(s->srv->wq, delivery_job_work, delivery_job_done, job) != 0) {
@@ -1035,6 +1367,16 @@ smtp_server_new(struct event_base *base, const struct config *cfg,
 	srv->wq = wq;
 	srv->spool = sp;
 	srv->deliver = dl;
+	if (dl != NULL && cfg->delivery_mode == DELIVERY_IN_SESSION) {
+		char err[256];
+
+		if ((srv->ins = insession_new(base, cfg, wq, sp, dl, err,
+		    sizeof(err))) == NULL) {
+			log_error("in-session delivery: %s", err);
+			free(srv);
+			return NULL;
+		}
+	}
 	return srv;
 }
 
@@ -1175,6 +1517,7 @@ smtp_server_free(struct smtp_server *srv)
 	if (srv == NULL)
 		return;
 	smtp_server_close_all(srv);
+	insession_free(srv->ins);
 	route_table_free(srv->routes);
 	for (i = 0; i < SRV_IP_BUCKETS; i++)
 		for (c = srv->ips[i]; c; c = n) {
