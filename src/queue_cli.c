@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -141,6 +142,12 @@ qcli_poke(const struct config *cfg, const char *name)
 	snprintf(path, sizeof(path), "%s/relay.pid", cfg->queue_dir);
 	if ((f = fopen(path, "r")) == NULL)
 		return;
+	/* The relay holds a lock on its pid file; a free lock means stale. */
+	if (flock(fileno(f), LOCK_EX | LOCK_NB) == 0) {
+		printf("the relay is not running; it acts at its next start\n");
+		fclose(f);
+		return;
+	}
 	if (fscanf(f, "%ld", &pid) == 1 && pid > 1 && kill((pid_t)pid, SIGUSR1) == 0)
 		printf("asked the running relay (pid %ld) to act now\n", pid);
 	fclose(f);

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -229,21 +231,32 @@ relay_signal_retry(evutil_socket_t sig, short what, void *arg)
 	closedir(dp);
 }
 
-/* queue/relay.pid lets `queue retry` find the running relay. */
-static void
-relay_write_pidfile(const struct config *cfg)
+/*
+ * queue/relay.pid lets `queue retry` find the running relay.  We hold an
+ * exclusive lock on it for our lifetime: the CLI signals the pid only if
+ * the lock is held, so a stale file never makes it signal a stranger.
+ */
+static int
+relay_write_pidfile(const struct config *cfg, char *path, size_t pathsz)
 {
-	char path[4200];
-	FILE *f;
+	char line[32];
+	int fd, n;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/relay.pid", cfg->queue_dir) >= sizeof(path))
-		return;
-	if ((f = fopen(path, "w")) == NULL) {
+	if ((size_t)snprintf(path, pathsz, "%s/relay.pid", cfg->queue_dir) >= pathsz)
+		return -1;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
 		log_warn("cannot write %s: %s", path, strerror(errno));
-		return;
+		return -1;
 	}
-	fprintf(f, "%ld\n", (long)getpid());
-	fclose(f);
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		log_warn("%s is locked: is another relay using this queue?", path);
+		close(fd);
+		return -1;
+	}
+	n = snprintf(line, sizeof(line), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || write(fd, line, (size_t)n) != n)
+		log_warn("cannot write %s: %s", path, strerror(errno));
+	return fd;
 }
 
 static void
@@ -293,7 +306,8 @@ relay_serve_cmd(int argc, char **argv)
 {
 	struct relay r;
 	const char *path = admin_config_path(argc, argv);
-	char err[256];
+	char err[256], pidpath[4200];
+	int pidfd = -1;
 	long nrec;
 	int n, rc = 1, rc2;
 
@@ -347,12 +361,18 @@ relay_serve_cmd(int argc, char **argv)
 	    evsignal_add(r.sig_term, NULL) || evsignal_add(r.sig_int, NULL) ||
 	    evsignal_add(r.sig_hup, NULL) || evsignal_add(r.sig_usr1, NULL))
 		goto out;
-	relay_write_pidfile(&r.cfg);
+	pidfd = relay_write_pidfile(&r.cfg, pidpath, sizeof(pidpath));
+	/* Requests left while we were down (queue retry/delete) count now. */
+	relay_signal_retry(-1, 0, &r);
 	log_info("started: hostname %s, config %s", r.cfg.hostname, path);
 	event_base_dispatch(r.base);
 	log_info("stopped");
 	rc = 0;
 out:
+	if (pidfd >= 0) {
+		unlink(pidpath);
+		close(pidfd);
+	}
 	relay_free(&r);
 	return rc;
 }
