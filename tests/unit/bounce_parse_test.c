@@ -50,7 +50,7 @@ assert_clean_utf8(const char *s)
 	const unsigned char *p = (const unsigned char *)s;
 
 	while (*p) {
-		size_t n, i;
+		size_t n = 1, i;
 
 		if (*p < 0x20 || *p == 0x7f)
 			fail_msg("control byte 0x%02x in \"%s\"", *p, s);
