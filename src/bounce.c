@@ -343,8 +343,14 @@ bounce_classify_hints(int reply, const char *status, const char *text,
 		return 0;
 	}
 	tr = bounce_rules_match(norm, nlen, &tier, NULL);
+	/*
+	 * Servers answer "user unknown" for an account that exists but is
+	 * disabled or full; a reporting MTA that knows better says so in its
+	 * own summary ("The user(s) account is disabled.", "Not enough disk
+	 * space"), so that summary is read against a bare "user unknown".
+	 */
 	if (hints->context != NULL && (tr == BOUNCE_UNDEFINED ||
-	    tier == BOUNCE_RULE_WEAK)) {
+	    tier == BOUNCE_RULE_WEAK || tr == BOUNCE_USERUNKNOWN)) {
 		/*
 		 * The report's own words around the server reply ("Connected
 		 * to x but sender was rejected.") count when the reply names
@@ -357,7 +363,12 @@ bounce_classify_hints(int reply, const char *status, const char *text,
 		enum bounce_reason cr = bounce_rules_match(cnorm, cl, &ctier,
 		    NULL);
 
-		if (cr != BOUNCE_UNDEFINED && (tr == BOUNCE_UNDEFINED ||
+		if (tr == BOUNCE_USERUNKNOWN && tier != BOUNCE_RULE_WEAK) {
+			if (cr == BOUNCE_SUSPEND || cr == BOUNCE_MAILBOXFULL) {
+				tr = cr;
+				tier = BOUNCE_RULE_DECISIVE;
+			}
+		} else if (cr != BOUNCE_UNDEFINED && (tr == BOUNCE_UNDEFINED ||
 		    ctier != BOUNCE_RULE_WEAK)) {
 			tr = cr;
 			tier = ctier;

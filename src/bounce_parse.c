@@ -1032,7 +1032,20 @@ bounce_parse_finish(struct parse_ctx *ctx, struct recs *recs,
 			r->res.reply[2] = (char)('0' + r->reply % 10);
 			r->res.reply[3] = '\0';
 		}
-		if (r->res.status[0] == '\0')
+		/*
+		 * No code anywhere: a pseudo "C.0.9NN" status names the
+		 * reason (the reference parser's convention).  A refusal of
+		 * MAIL FROM gets its "on hold" code 9.01 whatever the reason
+		 * turned out to be: the refusal was about the sender, not about
+		 * this recipient, and the convention keeps those apart.
+		 */
+		if (r->res.status[0] == '\0' &&
+		    strcmp(r->command, "MAIL") == 0 &&
+		    bounce_reason_hard(r->res.verdict.reason, false) >= 0)
+			(void)bounce_status_infer(BOUNCE_ONHOLD,
+			    r->res.verdict.temporary, r->res.status,
+			    sizeof(r->res.status));
+		else if (r->res.status[0] == '\0')
 			(void)bounce_status_infer(r->res.verdict.reason,
 			    r->res.verdict.temporary, r->res.status,
 			    sizeof(r->res.status));

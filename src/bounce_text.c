@@ -721,6 +721,14 @@ bounce_text_oneline(const char *s, size_t len, char *out, size_t outsz)
 			i++;
 			continue;
 		}
+		if (c < 0x80) {		/* printable ASCII: most of the text */
+			if (o + 1 >= outsz)
+				break;
+			out[o++] = (char)c;
+			i++;
+			space = false;
+			continue;
+		}
 		n = bounce_text_utf8_len((const unsigned char *)s + i, len - i);
 		if (n == 0) {
 			if (o + 1 >= outsz)

@@ -295,6 +295,38 @@ test_text_layout_crlf(void **state)
 	bounce_report_free(&b);
 }
 
+/* Exim: a refusal of MAIL FROM with no enhanced code anywhere */
+static const char exim_mail_from[] =
+    "From: Mail Delivery System <Mailer-Daemon@mx.example.com>\n"
+    "To: sender@example.com\n"
+    "Subject: Mail delivery failed: returning message to sender\n"
+    "X-Failed-Recipients: someone@example.net\n"
+    "\n"
+    "This message was created automatically by mail delivery software.\n"
+    "\n"
+    "A message that you sent could not be delivered to one or more of its\n"
+    "recipients. This is a permanent error. The following address(es) failed:\n"
+    "\n"
+    "  someone@example.net\n"
+    "    SMTP error from remote mail server after MAIL FROM:<sender@example.com> SIZE=1024:\n"
+    "    551 Server access forbidden by invalid RDNS record of your mail server (203.0.113.2).\n";
+
+static void
+test_mail_from_pseudo_status(void **state)
+{
+	struct bounce_report rep;
+
+	(void)state;
+	parse_str(exim_mail_from, &rep);
+	assert_int_equal(rep.n, 1);
+	assert_string_equal(rep.results[0].recipient, "someone@example.net");
+	assert_string_equal(rep.results[0].reply, "551");
+	assert_int_equal(rep.results[0].verdict.reason, BOUNCE_REQUIREPTR);
+	/* the sender-side refusal keeps the "on hold" pseudo code */
+	assert_string_equal(rep.results[0].status, "5.0.901");
+	bounce_report_free(&rep);
+}
+
 static void
 test_missing_parts(void **state)
 {
@@ -540,6 +572,7 @@ main(void)
 		cmocka_unit_test(test_nesting_and_parts),
 		cmocka_unit_test(test_twenty_megabytes),
 		cmocka_unit_test(test_autoreply_and_arf),
+		cmocka_unit_test(test_mail_from_pseudo_status),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

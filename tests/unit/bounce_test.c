@@ -373,6 +373,17 @@ test_hints(void **state)
 	bounce_classify_hints(501, "5.0.0", "501 5.0.0 Invalid domain name",
 	    &h, &v);
 	assert_int_equal(v.reason, BOUNCE_BLOCKED);
+	/* the report's summary names a disabled account: not "unknown" */
+	memset(&h, 0, sizeof(h));
+	h.command = "RCPT";
+	h.context = "The user(s) account is disabled.";
+	bounce_classify_hints(550, "5.0.0", "550 user unknown", &h, &v);
+	assert_int_equal(v.reason, BOUNCE_SUSPEND);
+	assert_int_equal(v.hard, BOUNCE_SOFT);
+	/* ... but a summary naming no better cause leaves the reply's */
+	h.context = "Delivery to the following recipients failed.";
+	bounce_classify_hints(550, "5.0.0", "550 user unknown", &h, &v);
+	assert_int_equal(v.reason, BOUNCE_USERUNKNOWN);
 	/* no input at all */
 	bounce_classify(0, NULL, NULL, &v);
 	assert_int_equal(v.reason, BOUNCE_UNDEFINED);
