@@ -371,3 +371,24 @@ def test_disk_full_gives_452_and_recovers(tmpdir_path, destination):
     finally:
         if mounted:
             subprocess.run(["umount", "-l", mnt])
+
+
+def test_stale_pid_file_signals_nobody(make_relay, tmpdir_path):
+    """A relay.pid left by a dead relay must not make the CLI signal
+    whatever process now has that pid."""
+    relay = start_relay(make_relay, tmpdir_path, {})
+    assert relay.stop() == 0
+    assert not os.path.exists(os.path.join(relay.queue, "relay.pid"))
+    bystander = subprocess.Popen(["sleep", "30"])
+    try:
+        with open(os.path.join(relay.queue, "relay.pid"), "w") as f:
+            f.write("%d\n" % bystander.pid)
+        r = subprocess.run([os.environ["RELAY_BIN"], "queue", "retry", "--all",
+                            "--config", relay.conf], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert "not running" in r.stdout
+        time.sleep(0.2)
+        assert bystander.poll() is None      # still alive
+    finally:
+        bystander.kill()
+        bystander.wait()
