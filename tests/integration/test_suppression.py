@@ -99,3 +99,47 @@ def test_five_soft_over_window_suppress(make_relay, tmpdir_path, destination):
     assert len(dest.rcpt_attempts("bob@example.test")) >= 5
     code, text = rcpt_reply(relay)
     assert code == 550 and b"suppressed since" in text
+
+
+INSESSION = """[delivery]
+mode = in-session
+rcpt_check = yes
+
+[outbound]
+tls = none
+
+[store]
+path = %s
+"""
+
+
+def test_in_session_refusal_suppresses(make_relay, tmpdir_path, destination):
+    dest = destination(rules={"rcpt": {"bob@example.test": "550 5.1.1 no such user here"}})
+    db = os.path.join(tmpdir_path, "state-ins.db")
+    relay = make_relay(routes={"bob@example.test": "smtp://127.0.0.1:%d" % dest.port},
+                       extra=INSESSION % db)
+    code, text = rcpt_reply(relay)
+    assert code == 550 and b"no such user here" in text     # the destination's word
+    wait_until(lambda: "suppressed after" in relay.log_text())
+    n = len(dest.rcpt_attempts("bob@example.test"))
+    code, text = rcpt_reply(relay)
+    assert code == 550 and b"suppressed since" in text
+    assert len(dest.rcpt_attempts("bob@example.test")) == n   # not asked again
+
+
+def test_fan_out_skips_suppressed_destination(make_relay, tmpdir_path, destination):
+    dead = destination(rules={"rcpt": {"bob@example.test": "550 5.1.1 no such user here"}})
+    live = destination()
+    db = os.path.join(tmpdir_path, "state-fan.db")
+    relay = make_relay(routes={"bob@example.test": "smtp://127.0.0.1:%d, smtp://127.0.0.1:%d"
+                               % (dead.port, live.port)},
+                       extra=CONF % (db, "3d"))
+    send(relay, subject="one")
+    live.wait_messages(1)
+    wait_until(lambda: "suppressed after" in relay.log_text())
+    n = len(dead.rcpt_attempts("bob@example.test"))
+    send(relay, subject="two")
+    live.wait_messages(2)
+    time.sleep(1)
+    assert len(dead.rcpt_attempts("bob@example.test")) == n
+    assert "skipping suppressed destination" in relay.log_text()
