@@ -35,6 +35,9 @@
 #include "smtp_client.h"
 #include "smtp_parse.h"
 #include "spool.h"
+#include "srs.h"
+#include "store.h"
+#include "suppress.h"
 #include "workq.h"
 
 #define DLV_BUCKETS		4096
@@ -86,6 +89,16 @@ struct dgroup {
 	char		 envid[SMTP_ENVID_MAX * 3 + 1];
 };
 
+/* One attempt's outcome for one recipient, recorded by the persist job. */
+struct drec {
+	char	rcpt[SPOOL_ADDR_MAX + 1];
+	char	dest[SPOOL_DEST_MAX + 1];
+	bool	delivered;
+	int	reply;
+	char	status[16];
+	char	text[SPOOL_TEXT_MAX + 1];
+};
+
 /* A DSN made by an attempt, spooled by the persist job. */
 struct dnew {
 	struct dnew	*next;
@@ -104,6 +117,9 @@ struct dmsg {
 	struct dgroup	*groups;
 	struct rres	*res;
 	struct dnew	*dsns;
+	struct drec	*recs;		/* outcomes for the store */
+	size_t		 nrecs;
+	int64_t		 rec_time;
 	bool		 remove;
 	int		 persist_rc;
 	int		 load_rc;
@@ -125,6 +141,9 @@ struct deliver {
 	size_t		 active;	/* busy messages */
 	struct dconn	*conns;
 	bool		 stopping;
+	struct store	*store;		/* NULL: no suppression recording */
+	struct suppress_policy policy;
+	const struct srs *srs;		/* NULL: SRS off */
 };
 
 static void deliver_arm(struct deliver *d);
@@ -170,6 +189,7 @@ dmsg_unlink_free(struct dmsg *m)
 	spool_envelope_free(&m->env);
 	buf_free(&m->data);
 	free(m->res);
+	free(m->recs);
 	free(m);
 }
 
@@ -444,7 +464,16 @@ dmsg_persist_work(void *arg)
 	struct dmsg *m = arg;
 	struct deliver *d = m->d;
 	struct dnew *dn;
+	size_t i;
 
+	/* Outcomes feed the suppression list (blocking: hence here). */
+	for (i = 0; i < m->nrecs; i++) {
+		struct drec *rc = &m->recs[i];
+
+		suppress_record_attempt(d->store, &d->policy, rc->rcpt, rc->dest,
+		    rc->delivered, rc->reply, rc->status, rc->text,
+		    SUPPRESS_SRC_RETRY, m->rec_time);
+	}
 	/* Notices first: a crash now repeats a notice, never loses one. */
 	for (dn = m->dsns; dn; dn = dn->next)
 		dn->rc = spool_message_create(d->sp, &dn->env, dn->msg.data,
@@ -478,6 +507,9 @@ dmsg_persist_done(void *arg)
 		free(dn);
 	}
 	m->dsns = NULL;
+	free(m->recs);
+	m->recs = NULL;
+	m->nrecs = 0;
 	buf_free(&m->data);
 	m->busy = false;
 	d->active--;
@@ -519,6 +551,12 @@ dmsg_attempt_done(struct dmsg *m)
 	fail = calloc(m->env.nrcpt + 1, sizeof(bool));
 	delay = calloc(m->env.nrcpt + 1, sizeof(bool));
 	ok = calloc(m->env.nrcpt + 1, sizeof(bool));
+	if (d->store != NULL) {
+		free(m->recs);
+		m->nrecs = 0;
+		m->rec_time = tv.tv_sec;
+		m->recs = calloc(m->env.nrcpt + 1, sizeof(*m->recs));
+	}
 	for (i = 0; i < m->env.nrcpt; i++) {
 		struct spool_rcpt *r = &m->env.rcpt[i];
 		struct rres *rr = &m->res[i];
@@ -537,6 +575,16 @@ dmsg_attempt_done(struct dmsg *m)
 			r->first_attempt = m->env.arrival ? m->env.arrival : now;
 		spool_error_set(&r->last_error, rr->reply, rr->status, rr->host,
 		    rr->text, strlen(rr->text));
+		if (m->recs != NULL) {
+			struct drec *rc = &m->recs[m->nrecs++];
+
+			snprintf(rc->rcpt, sizeof(rc->rcpt), "%s", r->addr);
+			snprintf(rc->dest, sizeof(rc->dest), "%s", r->dest);
+			rc->delivered = rr->cls == SMTPC_OK;
+			rc->reply = rr->reply;
+			snprintf(rc->status, sizeof(rc->status), "%s", rr->status);
+			snprintf(rc->text, sizeof(rc->text), "%s", rr->text);
+		}
 		if (rr->cls != SMTPC_OK && r->first_error.reply == 0 &&
 		    r->first_error.text[0] == '\0')
 			r->first_error = r->last_error;
@@ -1163,6 +1211,18 @@ deliver_arm(struct deliver *d)
 }
 
 /* ---- public ----------------------------------------------------------- */
+
+void
+deliver_set_store(struct deliver *d, struct store *st,
+    const struct suppress_policy *p, const struct srs *srs)
+{
+	d->store = st;
+	if (p != NULL)
+		d->policy = *p;
+	else
+		suppress_policy_default(&d->policy);
+	d->srs = srs;
+}
 
 struct deliver *
 deliver_new(struct event_base *base, const struct config *cfg,

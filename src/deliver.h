@@ -55,6 +55,17 @@ void	deliver_free(struct deliver *d);
 /* Use rt (a reference is taken) for forwards to hosted domains and DSNs. */
 void	deliver_set_routes(struct deliver *d, struct route_table *rt);
 /*
+ * Record every attempt's outcome per recipient in st (suppression list and
+ * bounce events, on the worker that persists the envelope) under policy p,
+ * and rewrite the sender of forwards to foreign domains with srs (NULL:
+ * off).  st, p's copy and srs must outlive d; st NULL turns recording off.
+ */
+struct srs;
+struct store;
+struct suppress_policy;
+void	deliver_set_store(struct deliver *d, struct store *st,
+	    const struct suppress_policy *p, const struct srs *srs);
+/*
  * Load every committed message from the spool (start-up, before the
  * workers take new mail).  Returns the number found or a negative SPOOL_E*.
  */

@@ -52,6 +52,8 @@
 #include "schedule.h"
 #include "smtp_client.h"
 #include "spool.h"
+#include "store.h"
+#include "suppress.h"
 #include "workq.h"
 
 #define INS_KEY_MAX		320
@@ -159,6 +161,20 @@ struct insession {
 	size_t	nconns;
 	struct ins_leg *whead, *wtail;
 	struct event *wait_timer;
+	struct store *store;		/* NULL: outcomes not recorded */
+	struct suppress_policy policy;
+};
+
+/* One outcome for the store, recorded on a worker (the store blocks). */
+struct ins_recjob {
+	struct insession *p;
+	char	rcpt[SPOOL_ADDR_MAX + 1];
+	char	spec[SPOOL_DEST_MAX + 1];
+	bool	delivered;
+	int	reply;
+	char	status[16];
+	char	text[SMTPC_TEXT_MAX];
+	int64_t	now;
 };
 
 struct insession_tx {
@@ -1196,6 +1212,53 @@ tx_notify_cb(evutil_socket_t fd, short what, void *arg)
 		tx_destroy(tx);
 }
 
+static void
+ins_recjob_work(void *arg)
+{
+	struct ins_recjob *j = arg;
+
+	suppress_record_attempt(j->p->store, &j->p->policy, j->rcpt, j->spec,
+	    j->delivered, j->reply, j->status, j->text,
+	    SUPPRESS_SRC_IN_SESSION, j->now);
+}
+
+static void
+ins_recjob_done(void *arg)
+{
+	free(arg);
+}
+
+/*
+ * Record target t's outcome res in the store (suppression list, bounce
+ * events).  Only a destination's own answer counts as a failure: a budget
+ * timeout or a lost connection says nothing about the address, and the
+ * queue manager records its retries.
+ */
+static void
+ins_record(struct insession_tx *tx, const struct ins_target *t,
+    const struct ins_res *res)
+{
+	struct insession *p = tx->p;
+	struct ins_recjob *j;
+
+	if (p->store == NULL || t->dest == NULL || t->dest->spec == NULL ||
+	    (res->cls != INS_OK && (res->cls == INS_WAIT ||
+	    res->r.kind != SMTPC_REPLY)))
+		return;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return;
+	j->p = p;
+	snprintf(j->rcpt, sizeof(j->rcpt), "%s", t->rcpt->addr);
+	snprintf(j->spec, sizeof(j->spec), "%s", t->dest->spec);
+	j->delivered = res->cls == INS_OK;
+	j->reply = res->r.code;
+	snprintf(j->status, sizeof(j->status), "%s", res->r.enh);
+	snprintf(j->text, sizeof(j->text), "%s", res->r.text);
+	j->now = (int64_t)time(NULL);
+	if (workq_submit(p->wq, ins_recjob_work, ins_recjob_done, j) != 0)
+		free(j);
+}
+
 /* The answer to RCPT once every SMTP destination answered. */
 static void
 rcpt_decide(struct insession_tx *tx, struct ins_rcpt *r)
@@ -1219,6 +1282,8 @@ rcpt_decide(struct insession_tx *tx, struct ins_rcpt *r)
 	}
 	/* Every destination refused it: their word is the answer. */
 	r->refused = true;
+	for (i = r->first; i < r->first + r->n; i++)
+		ins_record(tx, tx->targets[i], &tx->targets[i]->rcpt_res);
 	r->code = insession_reply_reject(r->reply, sizeof(r->reply),
 	    &perm->rcpt_res.r, r->addr);
 }
@@ -1879,6 +1944,7 @@ tx_finish(struct insession_tx *tx)
 		if (!target_live(t))
 			continue;
 		target_settle(t);
+		ins_record(tx, t, &t->res);
 		switch (t->res.cls) {
 		case INS_OK:
 			nok++;
@@ -1995,6 +2061,17 @@ insession_new(struct event_base *base, const struct config *cfg,
 	p->ssl_ctx = deliver_ssl_ctx(dl);
 	sched_retry_from_config(cfg, &p->retry);
 	return p;
+}
+
+void
+insession_set_store(struct insession *p, struct store *st,
+    const struct suppress_policy *pol)
+{
+	p->store = st;
+	if (pol != NULL)
+		p->policy = *pol;
+	else
+		suppress_policy_default(&p->policy);
 }
 
 void

@@ -77,6 +77,15 @@ struct workq;
 struct insession *insession_new(struct event_base *base,
 	    const struct config *cfg, struct workq *wq, struct spool *sp,
 	    struct deliver *dl, char *err, size_t errlen);
+/*
+ * Record every destination's answer (RCPT-time refusals, end-of-DATA
+ * results) in st under policy pol, on a worker thread (source
+ * in-session).  st must outlive p; NULL turns recording off.
+ */
+struct store;
+struct suppress_policy;
+void	insession_set_store(struct insession *p, struct store *st,
+	    const struct suppress_policy *pol);
 /* Drop every pooled session (no QUIT).  Transactions must be gone. */
 void	insession_free(struct insession *p);
 /* Outbound sessions open or opening (for logs and tests). */

@@ -28,11 +28,18 @@
 #include "route.h"
 #include "smtp_server.h"
 #include "spool.h"
+#include "srs.h"
+#include "store.h"
+#include "suppress.h"
 #include "workq.h"
 
 /* Sessions still busy this long after SIGTERM are cut off. */
 #define RELAY_SHUTDOWN_DEADLINE	30
 #define RELAY_WORKERS		4
+/* Expired suppressions and stale counters are dropped this often. */
+#define RELAY_EXPIRE_INTERVAL	3600
+/* config.c's default [store] path. */
+#define RELAY_STORE_DEFAULT	"var/state.db"
 
 struct relay {
 	struct event_base *base;
@@ -47,6 +54,12 @@ struct relay {
 	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
 	struct event *stop_timer;
 	time_t	stop_deadline;
+	struct store *store;		/* NULL: [store] not configured */
+	struct suppress_policy policy;
+	struct srs srs;
+	bool	srs_on;
+	struct event *expire_timer;
+	bool	expire_busy;
 };
 
 static SSL_CTX *
@@ -231,6 +244,85 @@ relay_signal_retry(evutil_socket_t sig, short what, void *arg)
 	closedir(dp);
 }
 
+/* Worker: the store blocks, so expiry never runs on the loop. */
+static void
+relay_expire_work(void *arg)
+{
+	struct relay *r = arg;
+	uint64_t n = 0;
+	int rc;
+
+	rc = suppress_expire(r->store, (int64_t)time(NULL), &n);
+	if (rc < 0)
+		log_warn("suppression: expiry failed: %s (%s)",
+		    store_strerror(rc), store_errmsg(r->store));
+	else if (n > 0)
+		log_info("suppression: %llu expired entr%s dropped",
+		    (unsigned long long)n, n == 1 ? "y" : "ies");
+}
+
+static void
+relay_expire_done(void *arg)
+{
+	struct relay *r = arg;
+
+	r->expire_busy = false;
+}
+
+static void
+relay_expire_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay *r = arg;
+
+	(void)fd;
+	(void)what;
+	if (r->store == NULL || r->expire_busy)
+		return;
+	r->expire_busy = true;
+	if (workq_submit(r->wq, relay_expire_work, relay_expire_done, r) != 0)
+		r->expire_busy = false;
+}
+
+/*
+ * Open the store when [store] is configured, and set up SRS.  A store that
+ * cannot be opened stops start-up: running without the suppression list
+ * would hammer dead addresses without anyone noticing.
+ */
+static int
+relay_store_open(struct relay *r)
+{
+	char err[512];
+	int rc;
+
+	suppress_policy_from_config(&r->policy, &r->cfg);
+	rc = srs_init_config(&r->srs, &r->cfg);
+	if (rc == SRS_OK) {
+		r->srs_on = true;
+		log_info("SRS: rewriting forwarded senders under %s", r->srs.domain);
+	} else if (rc != SRS_EOFF) {
+		log_error("[srs]: %s", srs_strerror(rc));
+		return -1;
+	}
+	if ((rc = store_open_config(&r->cfg, &r->store, err, sizeof(err))) != STORE_OK) {
+		/*
+		 * The embedded default (var/state.db) is optional: without it
+		 * the relay runs as before, without a suppression list.  A
+		 * store the operator configured must open.
+		 */
+		if (r->cfg.store_backend == CONFIG_STORE_SQLITE &&
+		    strcmp(r->cfg.store_path, RELAY_STORE_DEFAULT) == 0) {
+			log_warn("store: %s; running without a suppression list",
+			    err);
+			return 0;
+		}
+		log_error("store: %s", err);
+		return -1;
+	}
+	log_info("store: %s backend, schema %d", store_backend_name(r->store),
+	    store_schema_version(r->store));
+	return 0;
+}
+
 /*
  * queue/relay.pid lets `queue retry` find the running relay.  We hold an
  * exclusive lock on it for our lifetime: the CLI signals the pid only if
@@ -295,6 +387,9 @@ relay_free(struct relay *r)
 		event_free(r->sig_usr1);
 	if (r->stop_timer)
 		event_free(r->stop_timer);
+	if (r->expire_timer)
+		event_free(r->expire_timer);
+	store_close(r->store);
 	SSL_CTX_free(r->ssl_ctx);
 	if (r->base)
 		event_base_free(r->base);
@@ -328,6 +423,8 @@ relay_serve_cmd(int argc, char **argv)
 		goto out;
 	if ((r.wq = workq_new(r.base, RELAY_WORKERS)) == NULL)
 		goto out;
+	if (relay_store_open(&r) != 0)
+		goto out;
 	if ((rc2 = spool_open(r.cfg.queue_dir, &r.spool)) != SPOOL_OK) {
 		log_error("queue %s: %s", r.cfg.queue_dir, spool_strerror(rc2));
 		goto out;
@@ -340,6 +437,20 @@ relay_serve_cmd(int argc, char **argv)
 	if ((r.srv = smtp_server_new(r.base, &r.cfg, r.ssl_ctx, r.wq, r.spool,
 	    r.deliver)) == NULL)
 		goto out;
+	if (r.store != NULL || r.srs_on) {
+		deliver_set_store(r.deliver, r.store, &r.policy,
+		    r.srs_on ? &r.srs : NULL);
+		smtp_server_set_store(r.srv, r.store, &r.policy,
+		    r.srs_on ? &r.srs : NULL);
+	}
+	if (r.store != NULL) {
+		struct timeval iv = { RELAY_EXPIRE_INTERVAL, 0 };
+
+		if ((r.expire_timer = event_new(r.base, -1, EV_PERSIST,
+		    relay_expire_cb, &r)) == NULL || evtimer_add(r.expire_timer, &iv))
+			goto out;
+		relay_expire_cb(-1, 0, &r);
+	}
 	deliver_set_routes(r.deliver, r.cfg.routes);
 	smtp_server_set_routes(r.srv, r.cfg.routes);
 	r.cfg.routes = NULL;	/* the server and the queue own it now */

@@ -48,6 +48,9 @@
 #include "deliver.h"
 #include "insession.h"
 #include "spool.h"
+#include "srs.h"
+#include "store.h"
+#include "suppress.h"
 #include "workq.h"
 
 /*
@@ -90,6 +93,18 @@ struct rcpt {
 	size_t	ndests;
 	bool	refused;	/* a destination's 5xx came back for it */
 	struct srv_reply *slot;	/* its reply, while the answer is awaited */
+};
+
+/*
+ * A recipient's destinations minus the suppressed ones: shallow copies
+ * into the transaction's route table.  In-session delivery keeps pointers
+ * into it until its transaction ends, after the session's transaction
+ * reset, so the blocks belong to the session and go at the next MAIL or
+ * at the end of the session.
+ */
+struct own_dests {
+	struct own_dests *next;
+	struct dest d[];
 };
 
 struct session;
@@ -143,6 +158,7 @@ struct session {
 	struct smtp_data data;
 	struct buf msg;
 	struct insession_tx *ist;	/* in-session mode */
+	struct own_dests *owned;	/* see struct own_dests */
 
 	/* replies in command order while RCPT answers are awaited */
 	struct srv_reply *rq_head, *rq_tail;
@@ -164,6 +180,24 @@ struct smtp_server {
 	size_t	nsessions;
 	bool	shutting_down;
 	struct ip_count *ips[SRV_IP_BUCKETS];
+	struct store *store;		/* NULL: no suppression check */
+	struct suppress_policy policy;
+	const struct srs *srs;		/* NULL: SRS off */
+};
+
+/*
+ * The suppression check of one RCPT, run on a worker (the store blocks).
+ * The session waits (S_WAIT, input off) meanwhile; the recipient sits at
+ * rcpts[nrcpts], not yet counted.
+ */
+struct supp_job {
+	struct session *s;
+	char	rcpt[SRV_ADDR_MAX];
+	const char **specs;
+	size_t	n;
+	bool	*supp;
+	int	rc;
+	struct suppress_info info;
 };
 
 static void session_read_cb(struct bufferevent *bev, void *arg);
@@ -415,6 +449,17 @@ session_tx_reset(struct session *s)
 }
 
 static void
+session_owned_free(struct session *s)
+{
+	struct own_dests *o;
+
+	while ((o = s->owned) != NULL) {
+		s->owned = o->next;
+		free(o);
+	}
+}
+
+static void
 session_free(struct session *s)
 {
 	struct smtp_server *srv = s->srv;
@@ -426,6 +471,7 @@ session_free(struct session *s)
 		return;
 	}
 	session_tx_reset(s);
+	session_owned_free(s);
 	session_rq_free(s);
 	if (s->close_timer)
 		event_free(s->close_timer);
@@ -505,6 +551,7 @@ cmd_mail(struct session *s, const struct smtp_cmd *cmd)
 		session_error_limit(s);
 		return;
 	}
+	session_owned_free(s);	/* the last transaction is over */
 	if (smtp_mail_parse(cmd->arg, cmd->arg_len, &s->mail, &reply) != 0) {
 		session_reply(s, "%s", reply);
 		session_error_limit(s);
@@ -652,6 +699,121 @@ nomem:
 	return false;
 }
 
+/* The recipient r (at rcpts[nrcpts]) passed every check: take it. */
+static void
+session_rcpt_accept(struct session *s, struct rcpt *r)
+{
+	if (s->srv->ins != NULL && !session_rcpt_insession(s, r))
+		return;
+	s->nrcpts++;
+	session_reply(s, "250 2.1.5 Ok");
+}
+
+static void
+supp_job_free(struct supp_job *j)
+{
+	free(j->specs);
+	free(j->supp);
+	free(j);
+}
+
+/* Worker: which destinations of the recipient are suppressed. */
+static void
+supp_job_work(void *arg)
+{
+	struct supp_job *j = arg;
+
+	j->rc = suppress_check_dests(j->s->srv->store, j->rcpt, j->specs, j->n,
+	    (int64_t)time(NULL), j->supp, &j->info);
+}
+
+static void
+supp_job_done(void *arg)
+{
+	struct supp_job *j = arg;
+	struct session *s = j->s;
+	struct rcpt *r = &s->rcpts[s->nrcpts];
+	char text[SUPPRESS_REPLY_MAX];
+	struct own_dests *od;
+	size_t i, k;
+
+	s->state = S_CMD;
+	if (s->dead) {
+		supp_job_free(j);
+		session_free(s);
+		return;
+	}
+	if (j->rc < 0) {
+		/* suppress.h: an unreadable store never refuses mail. */
+		log_warn("%s: suppression check for <%s> failed: %s (%s); "
+		    "accepting", s->qid, r->addr, store_strerror(j->rc),
+		    store_errmsg(s->srv->store));
+		session_rcpt_accept(s, r);
+	} else if ((size_t)j->rc == j->n && j->n > 0) {
+		if (suppress_reply_text(&j->info, text, sizeof(text)) < 0)
+			snprintf(text, sizeof(text), "destination suppressed");
+		session_reply(s, "550 5.1.1 <%s>: %s", r->addr, text);
+		log_info("%s: reject RCPT from [%s]: suppressed: to=<%s>: %s",
+		    s->qid, s->ip, r->addr, text);
+	} else if (j->rc > 0 && j->n <= ROUTE_MAX_DESTS &&
+	    (od = calloc(1, sizeof(*od) + j->n * sizeof(od->d[0]))) != NULL) {
+		/* Fan-out: deliver to the destinations still alive. */
+		od->next = s->owned;
+		s->owned = od;
+		for (i = k = 0; i < j->n; i++) {
+			if (j->supp[i]) {
+				log_info("%s: to=<%s>: skipping suppressed "
+				    "destination %s", s->qid, r->addr,
+				    r->dests[i].spec);
+				continue;
+			}
+			od->d[k++] = r->dests[i];
+		}
+		r->dests = od->d;
+		r->ndests = k;
+		session_rcpt_accept(s, r);
+	} else {
+		session_rcpt_accept(s, r);
+	}
+	supp_job_free(j);
+	bufferevent_set_timeouts(s->bev,
+	    &(struct timeval){ .tv_sec = s->srv->cfg->command_timeout }, NULL);
+	if (!s->paused)
+		bufferevent_enable(s->bev, EV_READ);
+	session_process(s);	/* commands pipelined behind the RCPT */
+}
+
+/*
+ * Start the suppression check of r on a worker.  0: the session waits for
+ * supp_job_done; -1: could not start (out of memory): go on unchecked.
+ */
+static int
+session_supp_start(struct session *s, struct rcpt *r)
+{
+	struct supp_job *j;
+	size_t i;
+
+	if (r->ndests == 0 || (j = calloc(1, sizeof(*j))) == NULL)
+		return -1;
+	j->s = s;
+	j->n = r->ndests;
+	snprintf(j->rcpt, sizeof(j->rcpt), "%s", r->addr);
+	j->specs = calloc(j->n, sizeof(*j->specs));
+	j->supp = calloc(j->n, sizeof(*j->supp));
+	if (j->specs == NULL || j->supp == NULL)
+		goto fail;
+	for (i = 0; i < j->n; i++)
+		j->specs[i] = r->dests[i].spec;
+	if (workq_submit(s->srv->wq, supp_job_work, supp_job_done, j) != 0)
+		goto fail;
+	s->state = S_WAIT;
+	bufferevent_disable(s->bev, EV_READ);
+	return 0;
+fail:
+	supp_job_free(j);
+	return -1;
+}
+
 static void
 cmd_rcpt(struct session *s, const struct smtp_cmd *cmd)
 {
@@ -726,10 +888,9 @@ cmd_rcpt(struct session *s, const struct smtp_cmd *cmd)
 	r->args = args;
 	r->dests = dests;
 	r->ndests = ndests;
-	if (s->srv->ins != NULL && !session_rcpt_insession(s, r))
-		return;
-	s->nrcpts++;
-	session_reply(s, "250 2.1.5 Ok");
+	if (s->srv->store != NULL && session_supp_start(s, r) == 0)
+		return;		/* session_supp_done goes on */
+	session_rcpt_accept(s, r);
 }
 
 static void
@@ -1488,6 +1649,20 @@ smtp_server_shutdown(struct smtp_server *srv)
 			session_close(s);
 		}
 	}
+}
+
+void
+smtp_server_set_store(struct smtp_server *srv, struct store *st,
+    const struct suppress_policy *p, const struct srs *srs)
+{
+	srv->store = st;
+	if (p != NULL)
+		srv->policy = *p;
+	else
+		suppress_policy_default(&srv->policy);
+	srv->srs = srs;
+	if (srv->ins != NULL)
+		insession_set_store(srv->ins, st, &srv->policy);
 }
 
 void

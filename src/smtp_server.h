@@ -38,6 +38,16 @@ struct smtp_server *smtp_server_new(struct event_base *base,
 	    struct spool *sp, struct deliver *dl);
 /* Replace the route table (SIGHUP); the server takes ownership of rt. */
 void	smtp_server_set_routes(struct smtp_server *srv, struct route_table *rt);
+/*
+ * Refuse RCPTs whose destinations are all suppressed in st (checked on a
+ * worker; some suppressed: those are skipped), and answer RCPTs to the
+ * SRS domain of srs (NULL: off).  st and srs must outlive srv.
+ */
+struct srs;
+struct store;
+struct suppress_policy;
+void	smtp_server_set_store(struct smtp_server *srv, struct store *st,
+	    const struct suppress_policy *p, const struct srs *srs);
 /* Take over an accepted socket. */
 void	smtp_server_accept(struct smtp_server *srv, evutil_socket_t fd,
 	    const struct sockaddr *sa, int salen);

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "bounce.h"
 #include "config.h"
 #include "log.h"
 
@@ -616,4 +617,47 @@ suppress_key_domain(const char *key, char *out, size_t outsz)
 	memcpy(out, p, len);
 	out[len] = '\0';
 	return 0;
+}
+
+int
+suppress_record_attempt(struct store *st, const struct suppress_policy *p,
+    const char *rcpt, const char *spec, bool delivered, int reply,
+    const char *status, const char *text, enum suppress_source source,
+    int64_t now)
+{
+	struct suppress_outcome o;
+	struct bounce_verdict v;
+	enum suppress_effect eff = SUPPRESS_EFF_NONE;
+	char key[STORE_DEST_MAX];
+	int rc;
+
+	if (st == NULL)
+		return STORE_OK;
+	if (suppress_key(rcpt, spec, key, sizeof(key)) < 0)
+		return STORE_EINVAL;
+	memset(&o, 0, sizeof(o));
+	o.dest = key;
+	o.rcpt = rcpt;
+	o.delivered = delivered;
+	o.reply = reply;
+	o.status = status;
+	o.text = text;
+	o.hard = -1;
+	o.source = source;
+	o.now = now;
+	if (!delivered) {
+		bounce_classify(reply, status, text, &v);
+		o.reason = v.reason == BOUNCE_UNDEFINED ? NULL :
+		    bounce_reason_name(v.reason);
+		o.hard = v.hard;
+	}
+	rc = suppress_record(st, p, &o, &eff);
+	if (rc < 0)
+		log_warn("suppression: cannot record the outcome for %s: %s (%s)",
+		    key, store_strerror(rc), store_errmsg(st));
+	else if (eff == SUPPRESS_EFF_SUPPRESSED)
+		log_info("suppression: %s suppressed after %d %s (%s)", key,
+		    reply, status && status[0] ? status : "-",
+		    o.reason ? o.reason : "inferred");
+	return rc;
 }

@@ -203,4 +203,17 @@ int	suppress_key(const char *rcpt, const char *spec, char *out,
  */
 int	suppress_key_domain(const char *key, char *out, size_t outsz);
 
+/*
+ * Record the outcome of one delivery attempt of recipient rcpt to
+ * destination spec (as the spool writes it): the key is suppress_key(rcpt,
+ * spec), a failure is classified by the bounce module (bounce_classify on
+ * reply, status, text) and recorded with suppress_record.  delivered: the
+ * destination accepted it.  Blocking (worker threads only).  Returns
+ * STORE_OK or a store error (logged here).
+ */
+int	suppress_record_attempt(struct store *st,
+	    const struct suppress_policy *p, const char *rcpt,
+	    const char *spec, bool delivered, int reply, const char *status,
+	    const char *text, enum suppress_source source, int64_t now);
+
 #endif
