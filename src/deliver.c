@@ -311,51 +311,6 @@ dmsg_log(const struct dmsg *m, const struct spool_rcpt *r,
 
 /* ---- DSNs ------------------------------------------------------------- */
 
-/* Expand an address for delivery: hosted domains by route, others by MX. */
-static int
-deliver_dest_specs(struct deliver *d, const char *addr,
-    void (*add)(void *arg, const char *spec), void *arg)
-{
-	const char *at = strrchr(addr, '@');
-	const struct dest *dests;
-	size_t n, i;
-
-	if (at == NULL)
-		return -1;
-	if (d->routes && route_domain_hosted(d->routes, at + 1, strlen(at + 1))) {
-		if (route_lookup(d->routes, addr, (size_t)(at - addr), at + 1,
-		    strlen(at + 1), &dests, &n) != ROUTE_FOUND)
-			return -1;
-		for (i = 0; i < n; i++)
-			add(arg, dests[i].spec);
-		return 0;
-	}
-	add(arg, addr);
-	return 0;
-}
-
-struct dsn_add_ctx {
-	struct spool_envelope *env;
-	const char *to;
-	int	err;
-};
-
-static void
-dsn_add_rcpt(void *arg, const char *spec)
-{
-	struct dsn_add_ctx *ctx = arg;
-	struct spool_rcpt *r;
-
-	if ((r = spool_envelope_add_rcpt(ctx->env)) == NULL) {
-		ctx->err = -1;
-		return;
-	}
-	snprintf(r->addr, sizeof(r->addr), "%s", ctx->to);
-	snprintf(r->dest, sizeof(r->dest), "%s", spec);
-	/* A notification never asks for notifications (RFC 3461 6.2). */
-	r->notify = SMTP_NOTIFY_NEVER;
-}
-
 /*
  * The plain-English part of a notice comes from the bounce classifier, so
  * the relay's own reports explain a failure the same way `bounce explain`
@@ -395,7 +350,6 @@ dmsg_make_dsn(struct dmsg *m, enum dsn_action action, const bool *pick)
 	struct dsn_rcpt *dr = NULL;
 	struct dsn_report rep;
 	struct dnew *dn = NULL;
-	struct dsn_add_ctx ctx;
 	unsigned needs = 0;
 	size_t i, n = 0;
 	time_t until = 0;
@@ -425,17 +379,8 @@ dmsg_make_dsn(struct dmsg *m, enum dsn_action action, const bool *pick)
 	rep.explain = deliver_explain;
 	if (dsn_build(&rep, &dn->msg, &needs) != DSN_OK)
 		goto fail;
-	dn->env.arrival = rep.now;
-	dn->env.sender[0] = '\0';
-	dn->env.body = (needs & DSN_NEEDS_8BITMIME) ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT;
-	dn->env.smtputf8 = (needs & DSN_NEEDS_SMTPUTF8) != 0;
-	snprintf(dn->env.helo, sizeof(dn->env.helo), "%s", d->cfg->hostname);
-	snprintf(dn->env.client_ip, sizeof(dn->env.client_ip), "127.0.0.1");
-	ctx.env = &dn->env;
-	ctx.to = m->env.sender;
-	ctx.err = 0;
-	if (deliver_dest_specs(d, m->env.sender, dsn_add_rcpt, &ctx) != 0 ||
-	    ctx.err != 0 || dn->env.nrcpt == 0) {
+	if (dsn_envelope_make(&dn->env, d->cfg->hostname, m->env.sender,
+	    d->routes, needs, rep.now) != 0) {
 		log_warn("%s: sender <%s> has no route; %s notice dropped",
 		    m->env.id, m->env.sender, dsn_action_name(action));
 		goto drop;

@@ -3,6 +3,8 @@
  */
 #include "dsn.h"
 
+#include "route.h"
+
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -974,4 +976,46 @@ out:
 			out->data[start] = '\0';
 	}
 	return rc;
+}
+
+static int
+dsn_envelope_add(struct spool_envelope *dn, const char *to, const char *spec)
+{
+	struct spool_rcpt *r;
+
+	if ((r = spool_envelope_add_rcpt(dn)) == NULL)
+		return -1;
+	snprintf(r->addr, sizeof(r->addr), "%s", to);
+	snprintf(r->dest, sizeof(r->dest), "%s", spec);
+	r->notify = SMTP_NOTIFY_NEVER;
+	return 0;
+}
+
+int
+dsn_envelope_make(struct spool_envelope *dn, const char *hostname,
+    const char *sender, const struct route_table *rt, unsigned needs,
+    time_t now)
+{
+	const char *at = strrchr(sender, '@');
+	const struct dest *dests;
+	size_t n, i;
+
+	dn->arrival = now;
+	dn->sender[0] = '\0';
+	dn->body = (needs & DSN_NEEDS_8BITMIME) ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT;
+	dn->smtputf8 = (needs & DSN_NEEDS_SMTPUTF8) != 0;
+	snprintf(dn->helo, sizeof(dn->helo), "%s", hostname);
+	snprintf(dn->client_ip, sizeof(dn->client_ip), "127.0.0.1");
+	if (at == NULL || at == sender || at[1] == '\0')
+		return -1;
+	if (rt != NULL && route_domain_hosted(rt, at + 1, strlen(at + 1))) {
+		if (route_lookup(rt, sender, (size_t)(at - sender), at + 1,
+		    strlen(at + 1), &dests, &n) != ROUTE_FOUND)
+			return -1;
+		for (i = 0; i < n; i++)
+			if (dsn_envelope_add(dn, sender, dests[i].spec) != 0)
+				return -1;
+		return n > 0 ? 0 : -1;
+	}
+	return dsn_envelope_add(dn, sender, sender);
 }

@@ -152,6 +152,20 @@ void	dsn_rcpt_from_spool(struct dsn_rcpt *out, const struct spool_rcpt *sr,
 
 /* RFC 5322 date-time in UTC ("Thu, 14 Mar 2024 13:37:23 +0000"); 0 or
  * -1 if outsz is too small (32 is enough). */
+/*
+ * Fill dn (initialised by the caller) as the envelope of a notice: null
+ * sender, BODY/SMTPUTF8 from dsn_build's needs, and one recipient per
+ * destination of the original sender: its route's destinations when rt
+ * hosts its domain (a notice to our own user never leaves through DNS),
+ * else the address itself (delivered by MX).  Recipients get NOTIFY=NEVER
+ * (RFC 3461 6.2: a notice never asks for notices).  0, or -1 when the
+ * sender has no route or memory ran out.
+ */
+struct route_table;
+int	dsn_envelope_make(struct spool_envelope *dn, const char *hostname,
+	    const char *sender, const struct route_table *rt, unsigned needs,
+	    time_t now);
+
 int	dsn_format_date(time_t t, char *out, size_t outsz);
 
 #endif

@@ -1700,50 +1700,6 @@ target_log(const struct insession_tx *tx, const struct ins_target *t,
 	    t->res.r.enh[0] ? t->res.r.enh : "-", status, text);
 }
 
-struct sender_add {
-	struct spool_envelope *env;
-	const char *to;
-	int	err;
-};
-
-static void
-sender_add_rcpt(struct sender_add *ctx, const char *spec)
-{
-	struct spool_rcpt *r;
-
-	if ((r = spool_envelope_add_rcpt(ctx->env)) == NULL) {
-		ctx->err = -1;
-		return;
-	}
-	snprintf(r->addr, sizeof(r->addr), "%s", ctx->to);
-	snprintf(r->dest, sizeof(r->dest), "%s", spec);
-	/* A notification never asks for notifications (RFC 3461 6.2). */
-	r->notify = SMTP_NOTIFY_NEVER;
-}
-
-/* Where a notice to the sender goes: its route when we host its domain,
- * else the address itself (by MX).  -1 when there is nowhere. */
-static int
-tx_sender_dests(struct insession_tx *tx, struct sender_add *ctx)
-{
-	const char *at = strrchr(tx->sender, '@');
-	const struct dest *dests;
-	size_t n, i;
-
-	if (at == NULL)
-		return -1;
-	if (route_domain_hosted(tx->routes, at + 1, strlen(at + 1))) {
-		if (route_lookup(tx->routes, tx->sender,
-		    (size_t)(at - tx->sender), at + 1, strlen(at + 1), &dests,
-		    &n) != ROUTE_FOUND)
-			return -1;
-		for (i = 0; i < n; i++)
-			sender_add_rcpt(ctx, dests[i].spec);
-		return ctx->err;
-	}
-	sender_add_rcpt(ctx, tx->sender);
-	return ctx->err;
-}
 
 /* Build the failure notice for the recipients picked in env. */
 static int
@@ -1752,7 +1708,6 @@ tx_make_dsn(struct insession_tx *tx, const bool *pick)
 	const struct config *cfg = tx->p->cfg;
 	struct dsn_rcpt *dr;
 	struct dsn_report rep;
-	struct sender_add ctx;
 	unsigned needs = 0;
 	size_t i, n = 0;
 	int rc = -1;
@@ -1775,19 +1730,8 @@ tx_make_dsn(struct insession_tx *tx, const bool *pick)
 	rep.explain = deliver_dsn_explain;	/* notices read alike */
 	if (n == 0 || dsn_build(&rep, &tx->dsn_msg, &needs) != DSN_OK)
 		goto out;
-	tx->dsn_env.arrival = rep.now;
-	tx->dsn_env.sender[0] = '\0';
-	tx->dsn_env.body = (needs & DSN_NEEDS_8BITMIME) ? SMTP_BODY_8BITMIME :
-	    SMTP_BODY_7BIT;
-	tx->dsn_env.smtputf8 = (needs & DSN_NEEDS_SMTPUTF8) != 0;
-	snprintf(tx->dsn_env.helo, sizeof(tx->dsn_env.helo), "%s",
-	    cfg->hostname);
-	snprintf(tx->dsn_env.client_ip, sizeof(tx->dsn_env.client_ip),
-	    "127.0.0.1");
-	ctx.env = &tx->dsn_env;
-	ctx.to = tx->sender;
-	ctx.err = 0;
-	if (tx_sender_dests(tx, &ctx) != 0 || tx->dsn_env.nrcpt == 0) {
+	if (dsn_envelope_make(&tx->dsn_env, cfg->hostname, tx->sender,
+	    tx->routes, needs, rep.now) != 0) {
 		log_warn("%s: sender <%s> has no route; failure notice dropped",
 		    tx->qid, tx->sender);
 		goto out;

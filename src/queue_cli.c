@@ -161,12 +161,9 @@ qcli_bounce(struct spool *sp, const struct config *cfg,
 	struct dsn_report rep;
 	struct dsn_rcpt *dr;
 	struct spool_envelope dn;
-	struct spool_rcpt *r;
 	struct buf out;
-	const struct dest *dests;
-	size_t i, n = 0, nd;
+	size_t i, n = 0;
 	unsigned needs = 0;
-	const char *at;
 	int rc = -1;
 
 	if (env->sender[0] == '\0')
@@ -203,28 +200,9 @@ qcli_bounce(struct spool *sp, const struct config *cfg,
 	rep.nrcpt = n;
 	if (dsn_build(&rep, &out, &needs) != DSN_OK)
 		goto out;
-	dn.arrival = rep.now;
-	dn.body = (needs & DSN_NEEDS_8BITMIME) ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT;
-	dn.smtputf8 = (needs & DSN_NEEDS_SMTPUTF8) != 0;
-	snprintf(dn.helo, sizeof(dn.helo), "%s", cfg->hostname);
-	snprintf(dn.client_ip, sizeof(dn.client_ip), "127.0.0.1");
-	at = strrchr(env->sender, '@');
-	if (at && route_lookup(cfg->routes, env->sender, (size_t)(at - env->sender),
-	    at + 1, strlen(at + 1), &dests, &nd) == ROUTE_FOUND) {
-		for (i = 0; i < nd; i++) {
-			if ((r = spool_envelope_add_rcpt(&dn)) == NULL)
-				goto out;
-			snprintf(r->addr, sizeof(r->addr), "%s", env->sender);
-			snprintf(r->dest, sizeof(r->dest), "%s", dests[i].spec);
-			r->notify = SMTP_NOTIFY_NEVER;
-		}
-	} else {
-		if ((r = spool_envelope_add_rcpt(&dn)) == NULL)
-			goto out;
-		snprintf(r->addr, sizeof(r->addr), "%s", env->sender);
-		snprintf(r->dest, sizeof(r->dest), "%s", env->sender);
-		r->notify = SMTP_NOTIFY_NEVER;
-	}
+	if (dsn_envelope_make(&dn, cfg->hostname, env->sender, cfg->routes,
+	    needs, rep.now) != 0)
+		goto out;
 	rc = spool_message_create(sp, &dn, out.data, out.len, NULL) == SPOOL_OK ? 0 : -1;
 	if (rc == 0)
 		printf("%s: failure notice queued for <%s> as %s\n", env->id,
