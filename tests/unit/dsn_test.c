@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "dsn.h"
+#include "route.h"
 
 /* ---- a small MIME reader, enough to check what we wrote ---- */
 
@@ -979,6 +980,51 @@ test_python_email_parses(void **state)
 	assert_int_not_equal(pycheck(&r, "2:message/rfc822"), 0);
 }
 
+/* Where a notice goes: hosted senders by route, others to themselves. */
+static void
+test_envelope_make(void **state)
+{
+	struct route_table *rt = route_table_new();
+	struct spool_envelope dn;
+	char err[128];
+
+	(void)state;
+	assert_non_null(rt);
+	assert_int_equal(route_table_add(rt, "s@hosted.test",
+	    "maildir:/tmp/a, smtp://127.0.0.1:25", err, sizeof(err)), 0);
+
+	spool_envelope_init(&dn);
+	assert_int_equal(dsn_envelope_make(&dn, "relay.test", "s@hosted.test",
+	    rt, DSN_NEEDS_8BITMIME, 1000), 0);
+	assert_string_equal(dn.sender, "");
+	assert_int_equal(dn.body, SMTP_BODY_8BITMIME);
+	assert_int_equal(dn.arrival, 1000);
+	assert_int_equal(dn.nrcpt, 2);
+	assert_string_equal(dn.rcpt[0].addr, "s@hosted.test");
+	assert_string_equal(dn.rcpt[0].dest, "maildir:/tmp/a");
+	assert_string_equal(dn.rcpt[1].dest, "smtp://127.0.0.1:25");
+	assert_int_equal(dn.rcpt[0].notify, SMTP_NOTIFY_NEVER);
+	spool_envelope_free(&dn);
+
+	spool_envelope_init(&dn);
+	assert_int_equal(dsn_envelope_make(&dn, "relay.test", "x@elsewhere.test",
+	    rt, 0, 1000), 0);
+	assert_int_equal(dn.nrcpt, 1);
+	assert_string_equal(dn.rcpt[0].dest, "x@elsewhere.test");
+	spool_envelope_free(&dn);
+
+	/* Hosted domain, unknown user: nowhere to send it. */
+	spool_envelope_init(&dn);
+	assert_int_equal(dsn_envelope_make(&dn, "relay.test", "nobody@hosted.test",
+	    rt, 0, 1000), -1);
+	spool_envelope_free(&dn);
+	spool_envelope_init(&dn);
+	assert_int_equal(dsn_envelope_make(&dn, "relay.test", "no-at-sign",
+	    rt, 0, 1000), -1);
+	spool_envelope_free(&dn);
+	route_table_free(rt);
+}
+
 int
 main(void)
 {
@@ -995,6 +1041,7 @@ main(void)
 		cmocka_unit_test(test_date_format),
 		cmocka_unit_test(test_from_spool),
 		cmocka_unit_test(test_python_email_parses),
+		cmocka_unit_test(test_envelope_make),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
