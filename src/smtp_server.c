@@ -1661,8 +1661,10 @@ smtp_server_set_store(struct smtp_server *srv, struct store *st,
 	else
 		suppress_policy_default(&srv->policy);
 	srv->srs = srs;
-	if (srv->ins != NULL)
+	if (srv->ins != NULL) {
 		insession_set_store(srv->ins, st, &srv->policy);
+		insession_set_srs(srv->ins, srs);
+	}
 }
 
 void
