@@ -184,3 +184,32 @@ def test_srs_round_trip(make_relay, tmpdir_path, peers, mode):
                            "--config", relay.conf], capture_output=True,
                           text=True)
     assert show.returncode == 0 and "5.1.1" in show.stdout, show.stdout + show.stderr
+
+
+@pytest.mark.parametrize("mode", ["queue", "in-session"])
+def test_srs_bounce_to_foreign_sender(make_relay, tmpdir_path, destination,
+                                      dns_server, mode):
+    """The original sender is not ours: the bounce goes back to it by MX."""
+    dest = destination()
+    dns = dns_server(mx={"dest.test": [("mx.dest.test", 10)],
+                         "far.test": [("mx.dest.test", 10)]},
+                     hosts={"mx.dest.test": "127.0.0.1"})
+    relay = srs_relay(make_relay, tmpdir_path, dest, dns, mode=mode)
+    send(relay, ["fwd@example.test"], "fwd", sender="someone@far.test")
+    srs_addr = dest.wait_messages(1)[0].mail_from
+    assert re.match(r"^SRS0=[^=]{4}=[^=]{2}=far\.test=someone@srs\.example\.test$",
+                    srs_addr, re.IGNORECASE), srs_addr
+    send(relay, [srs_addr], sender="", raw=dsn_bounce(srs_addr))
+    msgs = dest.wait_messages(2)
+    assert msgs[1].rcpts == ["someone@far.test"]
+    assert msgs[1].mail_from == ""
+    assert b"Final-Recipient: rfc822; carol@dest.test" in msgs[1].data
+    bin_ = os.environ.get("RELAY_BIN")
+
+    def report():
+        out = subprocess.run([bin_, "bounces", "report", "--json", "--config",
+                              relay.conf], capture_output=True, text=True,
+                             check=True).stdout
+        return "returned-bounce" in out and out
+    rep = json.loads(wait_until(report))
+    assert rep["by_source"] == [{"source": "returned-bounce", "count": 1}]
