@@ -87,6 +87,7 @@ struct dgroup {
 	char		(*notify)[32];
 	char		(*orcpt)[SMTP_ORCPT_MAX * 3 + 16];
 	char		 envid[SMTP_ENVID_MAX * 3 + 1];
+	char		 srsfrom[SRS_ADDR_MAX];
 };
 
 /* One attempt's outcome for one recipient, recorded by the persist job. */
@@ -705,7 +706,8 @@ dgroup_send(struct dgroup *g, struct dconn *dc)
 	g->conn = dc;
 	dc->g = g;
 	memset(&g->tx, 0, sizeof(g->tx));
-	g->tx.mail.from = env->sender;
+	g->tx.mail.from = deliver_mail_from(m->d->srs, m->d->routes, &g->dest,
+	    env->sender, g->srsfrom, sizeof(g->srsfrom));
 	g->tx.mail.size = m->data.len;
 	g->tx.mail.eightbit = env->body != SMTP_BODY_7BIT;
 	g->tx.mail.smtputf8 = env->smtputf8;
@@ -946,6 +948,28 @@ dgroup_start(struct dgroup *g)
 		dgroup_fail_all(g, SMTPC_TEMP, 0, "4.3.0", "", "local error: DNS");
 		dgroup_done(g);
 	}
+}
+
+const char *
+deliver_mail_from(const struct srs *srs, const struct route_table *rt,
+    const struct dest *dst, const char *sender, char *buf, size_t bufsz)
+{
+	const char *at;
+	int rc;
+
+	/* RFC 5321 4.5.5: <> stays <>; only forwards leave our domains. */
+	if (srs == NULL || sender[0] == '\0' || dst->kind != DEST_FORWARD ||
+	    (at = strrchr(dst->address, '@')) == NULL)
+		return sender;
+	if (rt != NULL && route_domain_hosted(rt, at + 1, strlen(at + 1)))
+		return sender;
+	rc = srs_forward(srs, sender, (int64_t)time(NULL), buf, bufsz);
+	if (rc != SRS_OK) {
+		log_warn("SRS: cannot rewrite <%s>: %s; sending it as is",
+		    sender, srs_strerror(rc));
+		return sender;
+	}
+	return buf;
 }
 
 static void

@@ -104,6 +104,18 @@ struct ssl_ctx_st *deliver_ssl_ctx(struct deliver *d);
 /* The per-host cap key of a destination ("smtp:host:port", "mx:domain",
  * "maildir:path"), lowercased, cut to keysz. */
 void	deliver_dest_key(const struct dest *dst, char *key, size_t keysz);
+/*
+ * The MAIL FROM for sending sender's mail to dst: its SRS0/SRS1 rewrite
+ * (written into buf, bufsz bytes) when srs is on and dst forwards to a
+ * domain rt does not host, else sender itself.  Never rewrites <> ("")
+ * and never smtp:// or maildir destinations; a rewrite that fails (too
+ * long, no '@') keeps sender, logged.  Returns buf or sender.
+ */
+struct srs;
+struct route_table;
+const char *deliver_mail_from(const struct srs *srs,
+	    const struct route_table *rt, const struct dest *dst,
+	    const char *sender, char *buf, size_t bufsz);
 /* The explanation hook (dsn_explain_fn) of the queue manager's notices:
  * the bounce classifier's meaning and fix, so every notice reads alike. */
 int	deliver_dsn_explain(void *arg, enum dsn_action action, int reply,

@@ -52,6 +52,7 @@
 #include "schedule.h"
 #include "smtp_client.h"
 #include "spool.h"
+#include "srs.h"
 #include "store.h"
 #include "suppress.h"
 #include "workq.h"
@@ -119,6 +120,7 @@ struct ins_leg {
 	bool	data_done;
 	struct ins_res data_res;
 	struct ins_res why;		/* BROKEN: the reason */
+	char	srsfrom[SRS_ADDR_MAX];	/* MAIL FROM when SRS rewrote it */
 };
 
 enum ins_req_kind { R_MAIL, R_RCPT, R_DATA, R_RSET };
@@ -163,6 +165,7 @@ struct insession {
 	struct event *wait_timer;
 	struct store *store;		/* NULL: outcomes not recorded */
 	struct suppress_policy policy;
+	const struct srs *srs;		/* NULL: SRS off */
 };
 
 /* One outcome for the store, recorded on a worker (the store blocks). */
@@ -979,7 +982,8 @@ leg_conn_ready(struct ins_leg *leg)
 
 	leg->state = L_OPEN;
 	memset(&m, 0, sizeof(m));
-	m.from = tx->sender;
+	m.from = deliver_mail_from(tx->p->srs, tx->routes, leg->dest,
+	    tx->sender, leg->srsfrom, sizeof(leg->srsfrom));
 	m.size = tx->size > 0 ? (size_t)tx->size : 0;
 	m.eightbit = tx->eightbit;
 	m.smtputf8 = tx->smtputf8;
@@ -2016,6 +2020,12 @@ insession_set_store(struct insession *p, struct store *st,
 		p->policy = *pol;
 	else
 		suppress_policy_default(&p->policy);
+}
+
+void
+insession_set_srs(struct insession *p, const struct srs *srs)
+{
+	p->srs = srs;
 }
 
 void

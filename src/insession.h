@@ -86,6 +86,10 @@ struct store;
 struct suppress_policy;
 void	insession_set_store(struct insession *p, struct store *st,
 	    const struct suppress_policy *pol);
+/* Rewrite the sender of forwards to foreign domains with srs (NULL: off;
+ * deliver_mail_from).  srs must outlive p. */
+struct srs;
+void	insession_set_srs(struct insession *p, const struct srs *srs);
 /* Drop every pooled session (no QUIT).  Transactions must be gone. */
 void	insession_free(struct insession *p);
 /* Outbound sessions open or opening (for logs and tests). */

@@ -38,6 +38,8 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
+#include "bounce.h"
+#include "bounce_parse.h"
 #include "buf.h"
 #include "config.h"
 #include "log.h"
@@ -92,6 +94,7 @@ struct rcpt {
 	const struct dest *dests;
 	size_t	ndests;
 	bool	refused;	/* a destination's 5xx came back for it */
+	bool	srs;		/* to our SRS domain: a returned bounce */
 	struct srv_reply *slot;	/* its reply, while the answer is awaited */
 };
 
@@ -120,6 +123,7 @@ struct delivery_job {
 	struct buf msg;
 	struct timeval arrival;
 	bool	local_first;		/* try Maildir copies before spooling */
+	bool	returned;		/* to an SRS address: record the bounce */
 	/* results */
 	size_t	delivered;		/* Maildir copies written */
 	bool	spooled;
@@ -814,6 +818,70 @@ fail:
 	return -1;
 }
 
+/*
+ * RCPT to our SRS domain: a bounce coming back for mail we forwarded.
+ * Verify the address (srs.h); a good one goes to the original sender, by
+ * its route when we host its domain, else as a forward by MX.  0 with
+ * *dests set, or -1 when the RCPT has been answered (refused).
+ */
+static int
+session_srs_rcpt(struct session *s, const char *addr,
+    const struct dest **dests, size_t *ndests)
+{
+	char orig[SRS_ADDR_MAX];
+	struct own_dests *od;
+	const char *at;
+	size_t len;
+	int rc;
+
+	rc = srs_reverse(s->srv->srs, addr, (int64_t)time(NULL), orig,
+	    sizeof(orig));
+	if (rc == SRS_ECRYPTO) {
+		session_reply(s, "451 4.3.0 <%s>: local error verifying the "
+		    "SRS address", addr);
+		log_error("%s: SRS reverse of <%s>: %s", s->qid, addr,
+		    srs_strerror(rc));
+		return -1;
+	}
+	if (rc != SRS_OK || (at = strrchr(orig, '@')) == NULL) {
+		/* Forged, mangled or aged out: refuse (RFC 5321 4.2.2). */
+		session_reply(s, "550 5.7.1 <%s>: invalid SRS address%s", addr,
+		    rc == SRS_EEXPIRED ? ": expired" : "");
+		log_info("%s: reject RCPT from [%s]: SRS: to=<%s>: %s", s->qid,
+		    s->ip, addr, srs_strerror(rc));
+		return -1;
+	}
+	log_info("%s: to=<%s>: SRS address of <%s>: returned bounce", s->qid,
+	    addr, orig);
+	if (route_domain_hosted(s->routes, at + 1, strlen(at + 1))) {
+		if (route_lookup(s->routes, orig, (size_t)(at - orig), at + 1,
+		    strlen(at + 1), dests, ndests) != ROUTE_FOUND) {
+			session_reply(s, "550 5.1.1 <%s>: Recipient address "
+			    "rejected: User unknown", addr);
+			log_info("%s: reject RCPT from [%s]: SRS: to=<%s>: "
+			    "original sender <%s> unknown", s->qid, s->ip,
+			    addr, orig);
+			return -1;
+		}
+		return 0;
+	}
+	/* A forward to the original sender; the session owns the block. */
+	len = strlen(orig) + 1;
+	if ((od = calloc(1, sizeof(*od) + sizeof(od->d[0]) + len)) == NULL) {
+		session_reply(s, "452 4.3.1 Insufficient system resources");
+		return -1;
+	}
+	od->next = s->owned;
+	s->owned = od;
+	od->d[0].kind = DEST_FORWARD;
+	od->d[0].address = (char *)&od->d[1];
+	memcpy(od->d[0].address, orig, len);
+	od->d[0].spec = od->d[0].address;
+	*dests = od->d;
+	*ndests = 1;
+	return 0;
+}
+
 static void
 cmd_rcpt(struct session *s, const struct smtp_cmd *cmd)
 {
@@ -825,6 +893,7 @@ cmd_rcpt(struct session *s, const struct smtp_cmd *cmd)
 	char addr[SRV_ADDR_MAX];
 	enum route_result rr;
 	struct rcpt *r;
+	bool is_srs = false;
 
 	if (!s->mail_seen) {
 		session_reply(s, "503 5.5.1 Error: need MAIL command");
@@ -855,6 +924,15 @@ cmd_rcpt(struct session *s, const struct smtp_cmd *cmd)
 	/* An address literal is never one of our domains: no relaying to it. */
 	if (args.to.literal)
 		rr = ROUTE_NOT_HOSTED;
+	else if (s->srv->srs != NULL &&
+	    args.to.domain_len == strlen(s->srv->srs->domain) &&
+	    strncasecmp(args.to.domain, s->srv->srs->domain,
+	    args.to.domain_len) == 0) {
+		if (session_srs_rcpt(s, addr, &dests, &ndests) != 0)
+			return;		/* answered */
+		is_srs = true;
+		rr = ROUTE_FOUND;
+	}
 	else
 		rr = route_lookup(s->routes, args.to.local, args.to.local_len,
 		    args.to.domain, args.to.domain_len, &dests, &ndests);
@@ -888,6 +966,7 @@ cmd_rcpt(struct session *s, const struct smtp_cmd *cmd)
 	r->args = args;
 	r->dests = dests;
 	r->ndests = ndests;
+	r->srs = is_srs;
 	if (s->srv->store != NULL && session_supp_start(s, r) == 0)
 		return;		/* session_supp_done goes on */
 	session_rcpt_accept(s, r);
@@ -1144,6 +1223,118 @@ session_received_header(struct session *s, struct buf *out)
 }
 
 /* Worker thread: local copies first (in-session mode), then the spool. */
+/*
+ * A message to an SRS address is a bounce returned for mail we forwarded:
+ * record each failed recipient it reports (suppress.h, source returned),
+ * which feeds the suppression of the forwarded destination.  Worker
+ * thread (the store blocks).  The message itself is delivered as usual.
+ */
+static void
+returned_bounce_record(struct store *st, const struct suppress_policy *pol,
+    const char *id, const char *data, size_t len)
+{
+	struct bounce_report rep;
+	size_t i;
+
+	memset(&rep, 0, sizeof(rep));
+	if (bounce_parse(data, len, &rep) != 0) {
+		log_warn("%s: returned bounce: out of memory parsing it", id);
+		goto out;
+	}
+	if (rep.n == 0)
+		log_info("%s: returned bounce: no failure report found", id);
+	for (i = 0; i < rep.n; i++) {
+		const struct bounce_result *br = &rep.results[i];
+		struct suppress_outcome o;
+		enum suppress_effect eff;
+		char key[STORE_DEST_MAX];
+		int rc;
+
+		if (br->recipient[0] == '\0' || br->verdict.hard ==
+		    BOUNCE_NOTFAIL)
+			continue;
+		if (suppress_key(br->recipient, NULL, key, sizeof(key)) < 0)
+			continue;
+		memset(&o, 0, sizeof(o));
+		o.dest = key;
+		o.rcpt = br->recipient;
+		o.reply = atoi(br->reply);
+		o.status = br->status;
+		o.reason = bounce_reason_name(br->verdict.reason);
+		o.hard = br->verdict.hard;
+		o.text = br->diagnostic;
+		o.source = SUPPRESS_SRC_RETURNED;
+		o.now = (int64_t)time(NULL);
+		rc = suppress_record(st, pol, &o, &eff);
+		if (rc < 0)
+			log_warn("%s: returned bounce for <%s>: cannot record "
+			    "it: %s (%s)", id, br->recipient,
+			    store_strerror(rc), store_errmsg(st));
+		else
+			log_info("%s: returned bounce: to=<%s>, dsn=%s, "
+			    "reason=%s, %s", id, br->recipient, br->status,
+			    o.reason, suppress_effect_name(eff));
+	}
+out:
+	bounce_report_free(&rep);
+}
+
+/* In-session delivery has no delivery job: the record goes on its own. */
+struct returned_job {
+	struct store *st;
+	struct suppress_policy pol;
+	char	id[SPOOL_ID_SIZE];
+	struct buf msg;
+};
+
+static void
+returned_job_work(void *arg)
+{
+	struct returned_job *j = arg;
+
+	returned_bounce_record(j->st, &j->pol, j->id, j->msg.data, j->msg.len);
+}
+
+static void
+returned_job_done(void *arg)
+{
+	struct returned_job *j = arg;
+
+	buf_free(&j->msg);
+	free(j);
+}
+
+/* Start recording the returned bounce msg (a copy) of s, if it is one. */
+static void
+session_returned_start(struct session *s, const struct buf *msg)
+{
+	struct returned_job *j;
+	size_t i;
+
+	if (s->srv->store == NULL)
+		return;
+	for (i = 0; i < s->nrcpts; i++)
+		if (s->rcpts[i].srs && !s->rcpts[i].refused)
+			break;
+	if (i == s->nrcpts)
+		return;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		goto fail;
+	j->st = s->srv->store;
+	j->pol = s->srv->policy;
+	snprintf(j->id, sizeof(j->id), "%s", s->qid);
+	buf_init(&j->msg, 0);
+	if (buf_append(&j->msg, msg->data, msg->len) != 0 ||
+	    workq_submit(s->srv->wq, returned_job_work, returned_job_done,
+	    j) != 0) {
+		returned_job_done(j);
+		goto fail;
+	}
+	return;
+fail:
+	log_warn("%s: returned bounce not recorded: out of memory", s->qid);
+}
+
 static void
 delivery_job_work(void *arg)
 {
@@ -1155,6 +1346,9 @@ delivery_job_work(void *arg)
 	size_t i;
 	bool pending = false;
 
+	if (job->returned && job->s->srv->store != NULL)
+		returned_bounce_record(job->s->srv->store, &job->s->srv->policy,
+		    env->id, job->msg.data, job->msg.len);
 	for (i = 0; i < env->nrcpt; i++) {
 		struct spool_rcpt *r = &env->rcpt[i];
 
@@ -1321,6 +1515,9 @@ session_make_job(struct session *s)
 	job->local_first = cfg->delivery_mode == DELIVERY_IN_SESSION;
 	session_env_meta(s, &job->env);
 	for (i = 0; i < s->nrcpts; i++)
+		if (s->rcpts[i].srs && !s->rcpts[i].refused)
+			job->returned = true;
+	for (i = 0; i < s->nrcpts; i++)
 		if (!s->rcpts[i].refused &&
 		    job_add_dests(job, s->routes, &s->rcpts[i], s->rcpts[i].dests,
 		    s->rcpts[i].ndests, 0) != 0) {
@@ -1367,6 +1564,7 @@ session_data_insession(struct session *s)
 	log_info("%s: from=<%s>, size=%zu, nrcpt=%zu, client=%s[%s]%s, "
 	    "in-session", s->qid, s->sender, msg.len,
 	    session_valid_rcpts(s, NULL), s->helo, s->ip, s->tls ? ", tls" : "");
+	session_returned_start(s, &msg);
 	if (insession_data(s->ist, &meta, &msg, session_insession_done, s) != 0)
 		goto nomem;
 	s->ist = NULL;		/* insession's now; it calls back */
@@ -1661,8 +1859,10 @@ smtp_server_set_store(struct smtp_server *srv, struct store *st,
 	else
 		suppress_policy_default(&srv->policy);
 	srv->srs = srs;
-	if (srv->ins != NULL)
+	if (srv->ins != NULL) {
 		insession_set_store(srv->ins, st, &srv->policy);
+		insession_set_srs(srv->ins, srs);
+	}
 }
 
 void
