@@ -187,6 +187,29 @@ relay_signal_stop(evutil_socket_t sig, short what, void *arg)
 	relay_stop_check(-1, 0, r);
 }
 
+/*
+ * [routes] source = store: the store's routes join the file's.  XXX At
+ * SIGHUP this reads the store on the loop thread; it is an operator action
+ * and a route table is read once.
+ */
+static int
+relay_routes_from_store(struct relay *r, struct route_table *rt)
+{
+	char err[512];
+
+	if (r->cfg.routes_source != CONFIG_ROUTES_STORE)
+		return 0;
+	if (r->store == NULL) {
+		log_error("[routes] source = store, but no store could be opened");
+		return -1;
+	}
+	if (store_routes_load(r->store, rt, err, sizeof(err)) != 0) {
+		log_error("routes from the store: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 relay_signal_reload(evutil_socket_t sig, short what, void *arg)
 {
@@ -203,8 +226,14 @@ relay_signal_reload(evutil_socket_t sig, short what, void *arg)
 		    r->cfg.path, n);
 		return;
 	}
-	log_info("reload: %zu route(s) from %s", route_table_count(ncfg.routes),
-	    r->cfg.path);
+	if (relay_routes_from_store(r, ncfg.routes) != 0) {
+		log_error("reload: keeping the old routes");
+		config_free(&ncfg);
+		return;
+	}
+	log_info("reload: %zu route(s) from %s%s", route_table_count(ncfg.routes),
+	    r->cfg.path, r->cfg.routes_source == CONFIG_ROUTES_STORE ?
+	    " and the store" : "");
 	deliver_set_routes(r->deliver, ncfg.routes);
 	smtp_server_set_routes(r->srv, ncfg.routes);
 	ncfg.routes = NULL;
@@ -451,6 +480,8 @@ relay_serve_cmd(int argc, char **argv)
 			goto out;
 		relay_expire_cb(-1, 0, &r);
 	}
+	if (relay_routes_from_store(&r, r.cfg.routes) != 0)
+		goto out;
 	deliver_set_routes(r.deliver, r.cfg.routes);
 	smtp_server_set_routes(r.srv, r.cfg.routes);
 	r.cfg.routes = NULL;	/* the server and the queue own it now */

@@ -123,3 +123,29 @@ def test_route_commands(conf):
         "bob@example.test: removed\n"
     run(conf, "route", "remove", "bob@example.test", rc=1)
     run(conf, "route", "add", "x@example.test", rc=2)
+
+
+def test_serve_uses_stored_routes_and_reloads_them(make_relay, tmpdir_path):
+    """[routes] source = store: the running relay routes by the store's
+    entries too, and SIGHUP picks up routes added since."""
+    import signal
+    import smtplib
+    db = os.path.join(tmpdir_path, "state.db")
+    relay = make_relay(
+        routes={"source": "store",
+                "alice@example.test": "maildir:%s/alice" % tmpdir_path},
+        extra="[store]\npath = %s\n" % db)
+    run(relay.conf, "route", "add", "carol@example.test",
+        "maildir:%s/carol" % tmpdir_path)
+    with smtplib.SMTP(relay.host, relay.port, timeout=10) as s:
+        s.ehlo("x.test")
+        s.mail("s@sender.test")
+        assert s.rcpt("carol@example.test")[0] == 550   # not loaded yet
+    relay.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 10
+    while "and the store" not in relay.log_text() and time.time() < deadline:
+        time.sleep(0.05)
+    with smtplib.SMTP(relay.host, relay.port, timeout=10) as s:
+        s.sendmail("s@sender.test", ["carol@example.test"], b"Subject: st\r\n\r\nx\r\n")
+    new = os.path.join(tmpdir_path, "carol", "new")
+    assert len(os.listdir(new)) == 1
