@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "addrcheck.h"
+#include "utf8.h"
 
 static const char *const error_text[] = {
 	[ADDRCHECK_OK] = "the address is well formed",
@@ -37,35 +38,6 @@ addrcheck_error_text(enum addrcheck_error e)
 	return error_text[e];
 }
 
-/* Valid UTF-8 sequence length at s (RFC 3629), 0 if invalid. */
-static size_t
-addrcheck_utf8_len(const unsigned char *s, size_t len)
-{
-	size_t n, i;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (n > len)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 ||
-	    cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
 
 /* RFC 5322 3.2.3 atext. */
 static bool
@@ -106,7 +78,7 @@ addrcheck_local(const char *s, size_t len, struct addrcheck_result *r)
 			if (c == '"')
 				return ADDRCHECK_QUOTE;
 			if (c >= 0x80) {
-				if ((n = addrcheck_utf8_len((const unsigned char *)
+				if ((n = utf8_seq_len((const unsigned char *)
 				    s + i, len - 1 - i)) == 0)
 					return ADDRCHECK_UTF8;
 				r->utf8 = true;
@@ -131,7 +103,7 @@ addrcheck_local(const char *s, size_t len, struct addrcheck_result *r)
 			continue;
 		}
 		if (c >= 0x80) {
-			if ((n = addrcheck_utf8_len((const unsigned char *)s + i,
+			if ((n = utf8_seq_len((const unsigned char *)s + i,
 			    len - i)) == 0)
 				return ADDRCHECK_UTF8;
 			r->utf8 = true;
@@ -194,7 +166,7 @@ addrcheck_domain(const char *s, size_t len, struct addrcheck_result *r)
 			continue;
 		}
 		if (c >= 0x80) {
-			if ((n = addrcheck_utf8_len((const unsigned char *)s + i,
+			if ((n = utf8_seq_len((const unsigned char *)s + i,
 			    len - i)) == 0)
 				return ADDRCHECK_UTF8;
 			r->utf8 = true;

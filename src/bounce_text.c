@@ -15,6 +15,7 @@
 
 #include "bounce_rules.h"
 #include "bounce_text.h"
+#include "utf8.h"
 
 #define LINES_MAX	2000	/* lines of report text looked at */
 #define BLOCK_LINES	40	/* lines that can belong to one recipient */
@@ -669,35 +670,16 @@ bounce_text_remote(const char *s, size_t len, char *out, size_t outsz)
 
 /* ---- one-line UTF-8 --------------------------------------------------- */
 
-/* Length of a valid UTF-8 sequence at s (RFC 3629), 0 if invalid. */
+/*
+ * Length of a valid UTF-8 sequence at s, 0 if invalid or a C1 control
+ * (U+0080..U+009F, encoded C2 80..C2 9F): those are control characters too.
+ */
 static size_t
 bounce_text_utf8_len(const unsigned char *s, size_t len)
 {
-	size_t n, i;
-	uint32_t cp;
+	size_t n = utf8_seq_len(s, len);
 
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (n > len)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 ||
-	    cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	/* C1 controls are control characters too */
-	if (cp >= 0x80 && cp < 0xa0)
+	if (n == 2 && s[0] == 0xc2 && s[1] < 0xa0)
 		return 0;
 	return n;
 }

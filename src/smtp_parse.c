@@ -14,6 +14,7 @@
  * Callers: smtp_server, admin `check`, fuzz targets.
  */
 #include "smtp_parse.h"
+#include "utf8.h"
 
 #include <arpa/inet.h>
 #include <limits.h>
@@ -107,44 +108,6 @@ smtp_ieq(const char *s, size_t n, const char *lit)
 	return lit[n] == '\0';
 }
 
-/*
- * Length of the well-formed UTF-8 sequence starting with the non-ASCII byte
- * s[0] (RFC 3629 4: no overlong forms, no surrogates, nothing above
- * U+10FFFF), or 0 if it is malformed or truncated.
- */
-static size_t
-smtp_utf8_seq(const unsigned char *s, size_t len)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	size_t n, i;
-
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c == 0xe0) {
-		n = 3;
-		lo = 0xa0;	/* overlong below U+0800 */
-	} else if ((c >= 0xe1 && c <= 0xec) || c == 0xee || c == 0xef)
-		n = 3;
-	else if (c == 0xed) {
-		n = 3;
-		hi = 0x9f;	/* U+D800..U+DFFF are surrogates */
-	} else if (c == 0xf0) {
-		n = 4;
-		lo = 0x90;	/* overlong below U+10000 */
-	} else if (c >= 0xf1 && c <= 0xf3)
-		n = 4;
-	else if (c == 0xf4) {
-		n = 4;
-		hi = 0x8f;	/* above U+10FFFF */
-	} else
-		return 0;	/* ASCII, continuation byte, C0, C1, F5..FF */
-	if (len < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
-}
 
 /* ---- domains and address literals ---- */
 
@@ -168,7 +131,7 @@ smtp_domain_name_check(const unsigned char *p, size_t len, bool allow_utf8,
 		while (i < len && p[i] != '.') {
 			if (p[i] >= 0x80) {
 				if (!allow_utf8 ||
-				    (n = smtp_utf8_seq(p + i, len - i)) == 0)
+				    (n = utf8_seq_len(p + i, len - i)) == 0)
 					return -1;
 				nonascii = true;
 				i += n;
@@ -308,7 +271,7 @@ smtp_mailbox_parse(const char *s, size_t len, bool allow_utf8,
 				content++;
 			} else if (p[i] >= 0x80) {
 				if (!allow_utf8 ||
-				    (n = smtp_utf8_seq(p + i, len - i)) == 0)
+				    (n = utf8_seq_len(p + i, len - i)) == 0)
 					return -1;
 				mb->utf8 = true;
 				i += n;
@@ -335,7 +298,7 @@ smtp_mailbox_parse(const char *s, size_t len, bool allow_utf8,
 			}
 			if (p[i] >= 0x80) {
 				if (!allow_utf8 ||
-				    (n = smtp_utf8_seq(p + i, len - i)) == 0)
+				    (n = utf8_seq_len(p + i, len - i)) == 0)
 					return -1;
 				mb->utf8 = true;
 				i += n;

@@ -208,6 +208,7 @@ static void session_read_cb(struct bufferevent *bev, void *arg);
 static void session_event_cb(struct bufferevent *bev, short what, void *arg);
 static void session_process(struct session *s);
 static void session_free(struct session *s);
+static int session_received_header(struct session *s, struct buf *out);
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -993,8 +994,16 @@ cmd_data(struct session *s, const struct smtp_cmd *cmd)
 	}
 	smtp_data_init(&s->data, cfg->max_line_length, cfg->max_header_size,
 	    cfg->max_message_size, cfg->max_received_headers);
-	/* Room for the message plus our Received: header. */
+	/*
+	 * Our Received: header goes first, so the message is built in place
+	 * and handed on at the end of DATA without a copy.
+	 */
 	buf_init(&s->msg, cfg->max_message_size + 4096);
+	if (session_received_header(s, &s->msg) != 0) {
+		buf_free(&s->msg);
+		session_reply(s, "451 4.3.0 Error: insufficient system resources");
+		return;
+	}
 	s->state = S_DATA;
 	bufferevent_set_timeouts(s->bev,
 	    &(struct timeval){ .tv_sec = cfg->data_timeout }, NULL);
@@ -1498,6 +1507,14 @@ session_env_meta(const struct session *s, struct spool_envelope *env)
 	snprintf(env->client_ip, sizeof(env->client_ip), "%s", s->ip);
 }
 
+/* Move the received message (Received: header included) out of s. */
+static void
+session_take_msg(struct session *s, struct buf *out)
+{
+	*out = s->msg;
+	buf_init(&s->msg, 0);
+}
+
 static struct delivery_job *
 session_make_job(struct session *s)
 {
@@ -1524,11 +1541,7 @@ session_make_job(struct session *s)
 			delivery_job_free(job);
 			return NULL;
 		}
-	if (session_received_header(s, &job->msg) != 0 ||
-	    buf_append(&job->msg, s->msg.data, s->msg.len) != 0) {
-		delivery_job_free(job);
-		return NULL;
-	}
+	session_take_msg(s, &job->msg);
 	return job;
 }
 
@@ -1557,10 +1570,7 @@ session_data_insession(struct session *s)
 
 	spool_envelope_init(&meta);
 	session_env_meta(s, &meta);
-	buf_init(&msg, 0);
-	if (session_received_header(s, &msg) != 0 ||
-	    buf_append(&msg, s->msg.data, s->msg.len) != 0)
-		goto nomem;
+	session_take_msg(s, &msg);
 	log_info("%s: from=<%s>, size=%zu, nrcpt=%zu, client=%s[%s]%s, "
 	    "in-session", s->qid, s->sender, msg.len,
 	    session_valid_rcpts(s, NULL), s->helo, s->ip, s->tls ? ", tls" : "");

@@ -4,6 +4,7 @@
  * store.h for the contract and store_backend.h for the table.
  */
 #include "store.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -61,42 +62,6 @@ store_backend_name(const struct store *st)
 	return st->be->name;
 }
 
-/*
- * Length of the valid UTF-8 sequence at s (n bytes left), or 0 if the
- * bytes there are not one (RFC 3629 section 4: no overlongs, no
- * surrogates, nothing above U+10FFFF).
- */
-static size_t
-store_utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len, i;
-	unsigned cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
 
 static int
 store_ctrl(unsigned char c)
@@ -114,7 +79,7 @@ store_key_ok(const char *s, size_t max)
 	if (s == NULL || (n = strlen(s)) == 0 || n >= max)
 		return 0;
 	while (i < n) {
-		if (store_ctrl(p[i]) || (k = store_utf8_len(p + i, n - i)) == 0)
+		if (store_ctrl(p[i]) || (k = utf8_seq_len(p + i, n - i)) == 0)
 			return 0;
 		i += k;
 	}
@@ -129,7 +94,7 @@ store_text_clean(char *s)
 	size_t n = strlen(s), i = 0, k;
 
 	while (i < n) {
-		if (store_ctrl(p[i]) || (k = store_utf8_len(p + i, n - i)) == 0) {
+		if (store_ctrl(p[i]) || (k = utf8_seq_len(p + i, n - i)) == 0) {
 			p[i++] = '?';
 			continue;
 		}
