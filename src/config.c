@@ -502,25 +502,6 @@ config_copy(char *field, size_t fieldsz, const char *s, size_t len)
 	return 0;
 }
 
-static int
-config_port(const char *s, size_t len, unsigned *port)
-{
-	unsigned long v = 0;
-	size_t i;
-
-	if (len == 0 || len > 5)
-		return -1;
-	for (i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (unsigned long)(s[i] - '0');
-	}
-	if (v == 0 || v > 65535)
-		return -1;
-	*port = (unsigned)v;
-	return 0;
-}
-
 /* Is s (len) a numeric address of family af? */
 static int
 config_is_ip(int af, const char *s, size_t len)
@@ -622,7 +603,7 @@ config_set_listen(struct config *cfg, const char *value, char *why,
 			err = "missing port (write HOST:PORT)";
 			goto bad;
 		}
-		if (config_port(port, plen, &portnum) == -1) {
+		if (route_port_parse(port, plen, &portnum) == -1) {
 			err = "bad port (1..65535)";
 			goto bad;
 		}
@@ -675,7 +656,7 @@ config_set_resolver(struct config *cfg, const char *value, char *why,
 	if (config_split_hostport(value, len, &host, &hlen, &port, &plen, &br,
 	    &err) == -1)
 		goto bad;
-	if (port != NULL && config_port(port, plen, &portnum) == -1) {
+	if (port != NULL && route_port_parse(port, plen, &portnum) == -1) {
 		err = "bad port (1..65535)";
 		goto bad;
 	}

@@ -282,7 +282,7 @@ route_local_valid(const char *s, size_t len)
 	return 1;
 }
 
-static int
+int
 route_port_parse(const char *s, size_t len, unsigned *port)
 {
 	unsigned long v = 0;

@@ -78,7 +78,9 @@ void	route_table_free(struct route_table *rt);
  */
 int	route_dest_parse(const char *s, size_t len, struct dest *d,
 	    const char **why);
-void	route_dest_clear(struct dest *d);	/* NULL is a no-op */
+void	route_dest_clear(struct dest *d);
+/* A TCP port 1..65535 in decimal digits only; 0 or -1.  Also for config. */
+int	route_port_parse(const char *s, size_t len, unsigned *port);	/* NULL is a no-op */
 /*
  * Add one "key = value" entry: key is "local@domain" or "*@domain", value
  * one or more destinations.  All or nothing: returns 0, or -1 with a
