@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testnet.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
@@ -31,47 +33,7 @@
 static pid_t dnsmasq_pid = -1;
 static char dns_server[64];
 
-/* A port free right now on 127.0.0.1 for the given socket type. */
-static unsigned
-free_port(int type)
-{
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, type, 0);
-	unsigned port;
 
-	assert_true(fd >= 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
-/* Wait until something accepts TCP on 127.0.0.1:port (dnsmasq does). */
-static int
-wait_tcp(unsigned port, int ms)
-{
-	struct sockaddr_in sin;
-	int i, fd, rc;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)port);
-	for (i = 0; i < ms / 20; i++) {
-		fd = socket(AF_INET, SOCK_STREAM, 0);
-		rc = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
-		close(fd);
-		if (rc == 0)
-			return 0;
-		usleep(20000);
-	}
-	return -1;
-}
 
 static int
 group_setup(void **state)
@@ -82,7 +44,7 @@ group_setup(void **state)
 
 	(void)state;
 	for (attempt = 0; attempt < 5; attempt++) {
-		port = free_port(SOCK_DGRAM);
+		port = testnet_free_port(SOCK_DGRAM);
 		snprintf(portarg, sizeof(portarg), "--port=%u", port);
 		dnsmasq_pid = fork();
 		if (dnsmasq_pid < 0)
@@ -115,7 +77,7 @@ group_setup(void **state)
 			    (char *)NULL);
 			_exit(127);
 		}
-		if (wait_tcp(port, 3000) == 0) {
+		if (testnet_wait_tcp(port, 3000) == 0) {
 			snprintf(dns_server, sizeof(dns_server),
 			    "127.0.0.1:%u", port);
 			return 0;
@@ -422,7 +384,7 @@ test_refused_port_tempfail(void **state)
 	struct got g;
 
 	(void)state;
-	snprintf(server, sizeof(server), "127.0.0.1:%u", free_port(SOCK_DGRAM));
+	snprintf(server, sizeof(server), "127.0.0.1:%u", testnet_free_port(SOCK_DGRAM));
 	r = new_resolver(base, server, 300, 2);
 	lookup_mx(base, r, "dest.test", &g);
 	assert_int_equal(g.status, DNS_TEMPFAIL);

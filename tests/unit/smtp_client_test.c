@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testnet.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -35,45 +37,7 @@
 
 /* --- processes, ports, files --------------------------------------------- */
 
-static unsigned
-free_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	unsigned port;
 
-	assert_true(fd >= 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
-static int
-wait_tcp(unsigned port, int ms)
-{
-	struct sockaddr_in sin;
-	int i, fd, rc;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)port);
-	for (i = 0; i < ms / 20; i++) {
-		fd = socket(AF_INET, SOCK_STREAM, 0);
-		rc = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
-		close(fd);
-		if (rc == 0)
-			return 0;
-		usleep(20000);
-	}
-	return -1;
-}
 
 /* Everything started, so a failed test still stops its servers. */
 static pid_t spawned[8];
@@ -297,7 +261,7 @@ sink_start(struct srv *s, ...)
 	char *a;
 
 	srv_dir(s);
-	s->port = free_port();
+	s->port = testnet_free_port(SOCK_STREAM);
 	snprintf(listen, sizeof(listen), "127.0.0.1:%u", s->port);
 	snprintf(dump, sizeof(dump), "%s/m.", s->dir);
 	argv[n++] = "/usr/sbin/smtp-sink";
@@ -316,7 +280,7 @@ sink_start(struct srv *s, ...)
 	argv[n++] = "64";
 	argv[n] = NULL;
 	s->pid = spawn(argv, false);
-	if (wait_tcp(s->port, 5000) != 0) {
+	if (testnet_wait_tcp(s->port, 5000) != 0) {
 		stop(s->pid);
 		fail_msg("smtp-sink did not start");
 	}
@@ -334,7 +298,7 @@ py_start(struct srv *s, ...)
 	char *a;
 
 	srv_dir(s);
-	s->port = free_port();
+	s->port = testnet_free_port(SOCK_STREAM);
 	snprintf(port, sizeof(port), "%u", s->port);
 	snprintf(script, sizeof(script), "%s/tests/helpers/smtp_test_server.py",
 	    root ? root : ".");
@@ -817,7 +781,7 @@ test_connect_refused_then_next_address(void **state)
 	struct h h;
 	struct smtp_client_opts o = default_opts();
 	struct sockaddr_storage ss[2];
-	unsigned dead = free_port();
+	unsigned dead = testnet_free_port(SOCK_STREAM);
 
 	(void)state;
 	/* Only a refused address: the failure is reported. */

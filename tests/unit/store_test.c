@@ -35,6 +35,8 @@
 
 #include <cmocka.h>
 
+#include "testnet.h"
+
 #include "store.h"
 #include "suppress.h"
 
@@ -118,24 +120,6 @@ show_file(const char *name)
 	fclose(f);
 }
 
-static int
-free_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int fd, port = -1;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
-		return -1;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
-		port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
 
 static void
 pg_stop_and_remove(void)
@@ -217,7 +201,7 @@ pg_start(void)
 			return -1;
 		}
 	}
-	if ((pg_port = free_port()) <= 0)
+	if ((pg_port = testnet_free_port(SOCK_STREAM)) <= 0)
 		return -1;
 	/* fsync off: a throw-away cluster need not survive power loss. */
 	snprintf(opts, sizeof(opts), "-p %d -k %s -c listen_addresses=127.0.0.1 "
