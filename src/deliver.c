@@ -44,6 +44,8 @@
 #define DLV_BUSY_RETRY		2	/* s: host at its cap, try again soon */
 #define DLV_IDLE_MS		5000	/* pooled connection kept this long */
 #define DLV_KEY_MAX		320
+#define DLV_KEEP_MAX		(256u * 1024)	/* data kept from enqueue to
+						   the first attempt */
 #define DLV_DSN_MAX_FULL	(10u * 1024 * 1024)
 
 struct deliver;
@@ -113,6 +115,7 @@ struct dmsg {
 	struct deliver	*d;
 	struct spool_envelope env;
 	struct buf	 data;
+	bool		 preloaded;	/* data came with the enqueue */
 	bool		 busy;
 	unsigned	 groups_left;
 	struct dgroup	*groups;
@@ -442,8 +445,7 @@ dmsg_persist_done(void *arg)
 		if (dn->rc == SPOOL_OK) {
 			log_info("%s: sender notice %s for <%s> from %s", dn->env.id,
 			    "queued", m->env.sender, m->env.id);
-			buf_free(&dn->msg);
-			deliver_enqueue(d, &dn->env);
+			deliver_enqueue(d, &dn->env, &dn->msg);
 		} else {
 			log_error("%s: cannot spool the notice to <%s>: %s",
 			    m->env.id, m->env.sender, spool_strerror(dn->rc));
@@ -1126,6 +1128,12 @@ dmsg_attempt_start(struct dmsg *m)
 
 	m->busy = true;
 	d->active++;
+	if (m->preloaded) {
+		m->preloaded = false;
+		m->load_rc = SPOOL_OK;
+		dmsg_load_done(m);
+		return;
+	}
 	if (workq_submit(d->wq, dmsg_load_work, dmsg_load_done, m) != 0) {
 		m->busy = false;
 		d->active--;
@@ -1277,7 +1285,7 @@ deliver_recover_one(const struct spool_envelope *env, void *arg)
 
 	if (spool_envelope_copy(&copy, env) != SPOOL_OK)
 		return -1;
-	deliver_enqueue(d, &copy);
+	deliver_enqueue(d, &copy, NULL);
 	spool_envelope_free(&copy);
 	return 0;
 }
@@ -1321,7 +1329,8 @@ deliver_recover(struct deliver *d)
 }
 
 void
-deliver_enqueue(struct deliver *d, struct spool_envelope *env)
+deliver_enqueue(struct deliver *d, struct spool_envelope *env,
+    struct buf *data)
 {
 	struct dmsg *m;
 	unsigned h;
@@ -1342,6 +1351,12 @@ deliver_enqueue(struct deliver *d, struct spool_envelope *env)
 	/* The envelope's recipients now belong to m. */
 	spool_envelope_init(env);
 	buf_init(&m->data, 0);
+	if (data != NULL && data->len > 0 && data->len <= DLV_KEEP_MAX) {
+		/* Still in memory: the first attempt need not read it back. */
+		m->data = *data;
+		buf_init(data, 0);
+		m->preloaded = true;
+	}
 	h = dmsg_hash(m->env.id);
 	m->hnext = d->msgs[h];
 	d->msgs[h] = m;

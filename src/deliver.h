@@ -77,10 +77,13 @@ long	deliver_recover(struct deliver *d);
 long	deliver_rescan(struct deliver *d);
 /*
  * Take a message just committed to the spool: env's contents are moved into
- * the queue manager (env is left empty).  Its pending recipients whose
+ * the queue manager (env is left empty).  data, when not NULL, is the
+ * message as spooled: a small one is moved in (data is left empty) so the
+ * first attempt does not read the file back.  Its pending recipients whose
  * next attempt is due are tried at once.
  */
-void	deliver_enqueue(struct deliver *d, struct spool_envelope *env);
+void	deliver_enqueue(struct deliver *d, struct spool_envelope *env,
+	    struct buf *data);
 /* Make every pending recipient (of id, or all when id is NULL) due now. */
 size_t	deliver_retry_now(struct deliver *d, const char *id);
 /* Stop starting attempts (graceful shutdown); true when none is running. */

@@ -1772,7 +1772,7 @@ tx_store_done(void *arg)
 		if (tx->dsn_rc == SPOOL_OK) {
 			log_info("%s: sender notice queued for <%s> from %s",
 			    tx->dsn_env.id, tx->sender, tx->qid);
-			deliver_enqueue(dl, &tx->dsn_env);
+			deliver_enqueue(dl, &tx->dsn_env, NULL);
 		} else {
 			log_error("%s: cannot spool the notice to <%s>: %s",
 			    tx->qid, tx->sender, spool_strerror(tx->dsn_rc));
@@ -1781,7 +1781,7 @@ tx_store_done(void *arg)
 	}
 	if (tx->store_env) {
 		if (tx->env_rc == SPOOL_OK)
-			deliver_enqueue(dl, &tx->env);
+			deliver_enqueue(dl, &tx->env, NULL);
 		else {
 			log_error("%s: cannot queue the message: %s", tx->qid,
 			    spool_strerror(tx->env_rc));

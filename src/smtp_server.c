@@ -1412,7 +1412,7 @@ delivery_job_done(void *arg)
 
 	snprintf(id, sizeof(id), "%s", job->env.id);
 	if (job->spooled)
-		deliver_enqueue(s->srv->deliver, &job->env);
+		deliver_enqueue(s->srv->deliver, &job->env, &job->msg);
 	if (!ok)
 		log_error("%s: cannot queue the message: %s", id,
 		    spool_strerror(job->spool_rc));
