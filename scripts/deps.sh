@@ -8,7 +8,8 @@ BUILD="build-essential cmake pkg-config clang libclang-rt-14-dev \
 libevent-dev libssl-dev libc-ares-dev libgmime-3.0-dev libinih-dev \
 libjansson-dev libsqlite3-dev libpq-dev openssl"
 TEST="libcmocka-dev python3 python3-pytest python3-aiosmtpd swaks \
-dnsmasq-base bind9-dnsutils postfix libsisimai-perl postgresql procps"
+dnsmasq-base bind9-dnsutils postfix libsisimai-perl postgresql procps strace
+util-linux"
 
 case "${1:-build}" in
   build) want="$BUILD" ;;
